@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from categorizer.schema import AMOUNT_CONVENTIONS, DEFAULT_CURRENCY, AmountConvention
+from categorizer.schema import (
+    AMOUNT_CONVENTIONS,
+    DEFAULT_CURRENCY,
+    TRANSACTION_FIELDS,
+    AmountConvention,
+)
 from training.amounts import AMOUNT_EXPECTED, parse_amount
 from training.columns import COLUMN_KEYS, _resolve_columns, parse_columns
 from training.errors import AmountError, ColumnSpecError, DataError, SplitError
@@ -77,16 +82,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_COLUMNS = (
-    "id",
-    "description",
-    "amount",
-    "currency",
-    "date",
-    "mcc",
-    "account_type",
-    "direction",
-)
+# The Transaction fields, first in every loaded frame; amounts are already outflow_negative there.
+OUTPUT_COLUMNS = tuple(f for f in TRANSACTION_FIELDS if f != "amount_convention")
 
 
 @dataclass
