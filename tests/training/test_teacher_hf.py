@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,15 @@ def _small_tokenizer() -> transformers.PreTrainedTokenizerFast:
         pad_token="<|endoftext|>",
         chat_template=CHATML,
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch thread: on a busy 2-core machine two threads wait on each other (5x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +243,7 @@ def test_smollm2_folder_converts_once(tmp_path: Path, monkeypatch: pytest.Monkey
         _fake_convert(source, out)
 
     monkeypatch.setattr(smollm2, "_convert", convert)
+    monkeypatch.setattr(smollm2, "gguf_path", lambda: tmp_path / smollm2.GGUF_NAME)
     monkeypatch.setenv(smollm2.CACHE_ENV, str(tmp_path / "env-cache"))
     folder = smollm2.smollm2_folder()
     assert folder == tmp_path / "env-cache" / smollm2.FOLDER_NAME
@@ -250,6 +261,7 @@ def test_an_interrupted_conversion_leaves_nothing(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(smollm2, "_convert", broken)
+    monkeypatch.setattr(smollm2, "gguf_path", lambda: Path("SmolLM2.gguf"))
     with pytest.raises(KeyboardInterrupt):
         smollm2.smollm2_folder(tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -284,7 +296,7 @@ def test_smollm2_letters_are_single_tokens(smol: HFTeacher) -> None:
 
 @pytest.mark.slow
 def test_smollm2_labels_batches_like_single_rows(smol: HFTeacher) -> None:
-    requests = _requests(TEXTS[:2], SHOTS)
+    requests = _requests(TEXTS[:2])
     batch = smol.label(requests)
     for result in batch:
         _check_result(result, smol.prompt)

@@ -333,8 +333,10 @@ class HFTeacher:
             with torch.inference_mode():
                 out = self._model(input_ids=ids, use_cache=True, **self._last_only)
             cache = out.past_key_values
-            legacy = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else cache
-            layers = tuple((k, v) for k, v in legacy)
+            if hasattr(cache, "layers"):  # transformers >= 4.56
+                layers = tuple((layer.keys, layer.values) for layer in cache.layers)
+            else:
+                layers = tuple((k, v) for k, v in cache)
             if len(self._kv) >= _MAX_PREFIXES:
                 self._kv.pop(next(iter(self._kv)))
             self._kv[prefix] = layers
