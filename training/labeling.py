@@ -286,7 +286,9 @@ def load_examples(path: str | Path, taxonomy: Taxonomy) -> Any:
     except DataError:
         raise
     except ValueError as exc:
-        raise DataError(path, str(exc)) from None
+        # The retriever's messages already start with the file; DataError adds it again.
+        reason = str(exc).removeprefix(f"{path}: ").removeprefix(f"{Path(path).name}: ")
+        raise DataError(path, reason) from None
 
 
 def examples_id_of(retriever: Any, k: int) -> str:

@@ -19,6 +19,7 @@ from training.labeling import (
     Prices,
     default_cache_path,
     label_file,
+    load_examples,
     meta_path,
 )
 from training.synth import SynthConfig, generate
@@ -344,3 +345,13 @@ def test_examples_reach_the_teacher_and_the_prompt_version(corpus: Path, tmp_pat
     again = label_file(corpus, out, named, examples=FakeRetriever(), k=2, limit=5)
     assert again.prompt_version == "1/tax-test/fs2-abcd1234"
     assert again.cache_hits == 5
+
+
+def test_a_bad_seed_file_is_named_once(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.csv"
+    seed.write_text("description,amount,category\nSTARBUCKS,-5,FOOD\n", encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_examples(seed, default_taxonomy())
+    message = str(caught.value)
+    assert message.count("seed.csv") == 1
+    assert "unknown category 'FOOD'" in message
