@@ -4,7 +4,8 @@ The default is Plaid's personal finance category (PFC) taxonomy v1, shipped as
 ``categorizer/data/plaid_pfc_v1.yaml``; a user can supply their own file in the same format.
 Primary categories are the model's output classes (``Taxonomy.labels``); detailed categories name
 their primary as ``parent``. Every label file, checkpoint and bundle records
-``Taxonomy.fingerprint()`` and checks it with ``Taxonomy.check_compatible`` before use.
+``Taxonomy.fingerprint()`` and checks it with ``Taxonomy.check_compatible`` before use. What makes
+a taxonomy valid (the checks behind `TaxonomyError`) is in `categorizer.taxonomy_checks`.
 """
 
 import dataclasses
@@ -13,7 +14,6 @@ import functools
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -22,15 +22,14 @@ from typing import Any
 
 import yaml
 
+from categorizer.taxonomy_checks import _check_top_level, _entry, _format_problems, _validate
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TAXONOMY_FILE = "plaid_pfc_v1.yaml"
 """File name of the packaged default taxonomy, under ``categorizer/data/``."""
 
-_ID_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ENTRY_KEYS = ("id", "name", "description", "parent")
-_TOP_KEYS = ("name", "version", "description", "categories")
-_MAX_PROBLEMS = 10
 
 
 class TaxonomyError(ValueError):
@@ -352,42 +351,10 @@ def default_taxonomy() -> Taxonomy:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _entry(index: int, id: object = None) -> str:
-    """Name an entry by 1-based position and, when known, id."""
-    return f"category #{index + 1}" + (f" (id {id!r})" if isinstance(id, str) and id else "")
-
-
-def _format_problems(label: str, problems: list[str]) -> str:
-    shown = problems[:_MAX_PROBLEMS]
-    more = len(problems) - len(shown)
-    return f"{label}: " + "; ".join(shown) + (f"; ... and {more} more problems" if more else "")
-
-
 def _describe(fingerprint: Mapping[str, Any]) -> str:
     name = fingerprint.get("name", "<unknown>")
     version = fingerprint.get("version", "<unknown>")
     return f"{name!r} version {version!r} (hash {str(fingerprint.get('hash'))[:12]})"
-
-
-def _check_top_level(data: Mapping[str, Any]) -> list[str]:
-    problems = []
-    for key, what in (
-        ("name", "a taxonomy name, e.g. 'my-categories'"),
-        ("version", 'a quoted version string, e.g. "1.0"'),
-    ):
-        if key not in data:
-            problems.append(f"missing top-level key {key!r} ({what})")
-        elif not isinstance(data[key], str) or not data[key].strip():
-            problems.append(f"top-level {key!r} must be {what}, not {data[key]!r}")
-    categories = data.get("categories")
-    if "categories" not in data:
-        problems.append("missing top-level key 'categories' (a list of category entries)")
-    elif not isinstance(categories, list) or not categories:
-        problems.append("top-level 'categories' must be a non-empty list of category entries")
-    unknown = sorted(str(k) for k in data if k not in _TOP_KEYS)
-    if unknown:
-        logger.warning("taxonomy: ignoring unknown top-level keys %s", unknown)
-    return problems
 
 
 def _parse_entry(index: int, entry: object) -> tuple[Category | None, list[str]]:
@@ -422,69 +389,3 @@ def _parse_entry(index: int, entry: object) -> tuple[Category | None, list[str]]
         description=entry["description"].strip(),
         parent=parent.strip() if parent is not None else None,
     ), []
-
-
-def _validate(taxonomy: Taxonomy) -> list[str]:
-    """Return every problem with a taxonomy's fields and categories (empty when valid)."""
-    problems = []
-    for key in ("name", "version"):
-        value = getattr(taxonomy, key)
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{key} must be a non-empty string, not {value!r}")
-    first_seen: dict[str, int] = {}
-    by_id: dict[str, Category] = {}
-    for i, c in enumerate(taxonomy.categories):
-        where = _entry(i, c.id)
-        if not isinstance(c.id, str) or not _ID_RE.match(c.id):
-            fixed = re.sub(r"[^A-Z0-9]+", "_", str(c.id).upper()).strip("_") or "MY_CATEGORY"
-            problems.append(
-                f"{where}: id is not valid; use upper-case letters, digits and underscores, "
-                f"starting with a letter (e.g. {fixed!r})"
-            )
-        elif c.id in first_seen:
-            problems.append(
-                f"{where}: duplicate id, already used by {_entry(first_seen[c.id])}; ids must be "
-                "unique"
-            )
-        else:
-            first_seen[c.id] = i
-            by_id[c.id] = c
-        for key, what in (("name", "a short human-readable name"), ("description", "one line")):
-            value = getattr(c, key)
-            if not isinstance(value, str) or not value.strip():
-                problems.append(f"{where}: {key} is empty; give {what}")
-            elif "\n" in value or "\r" in value:
-                problems.append(
-                    f"{where}: {key} spans several lines; write it on one line (in YAML, a folded "
-                    "block '>-' joins lines)"
-                )
-    for i, c in enumerate(taxonomy.categories):
-        if c.parent is None:
-            continue
-        where = _entry(i, c.id)
-        parent = by_id.get(c.parent)
-        if c.parent == c.id:
-            problems.append(
-                f"{where}: parent is the category itself; remove 'parent' to make it "
-                "a primary category"
-            )
-        elif parent is None:
-            close = difflib.get_close_matches(str(c.parent), list(by_id), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(
-                f"{where}: parent {c.parent!r} is not a category in this taxonomy{hint}; add a "
-                "primary category with that id or fix the parent"
-            )
-        elif parent.parent is not None:
-            problems.append(
-                f"{where}: parent {c.parent!r} is not a primary category (its own parent is "
-                f"{parent.parent!r}); taxonomies have two levels only: set parent to "
-                f"{parent.parent!r} or remove the parent of {c.parent!r}"
-            )
-    primaries = sum(1 for c in taxonomy.categories if c.is_primary)
-    if primaries < 2:
-        problems.append(
-            f"has {primaries} primary categories; at least 2 are needed (a primary category is "
-            "an entry without 'parent')"
-        )
-    return problems

@@ -3,47 +3,55 @@
 `label_file` reads transactions, looks every row up in the on-disk cache (`LabelCache`), sends
 the misses to the teacher in batches of `teacher.batch_size`, commits each finished batch to the
 cache before asking for the next, and writes the soft labels (Parquet) and a summary of what it
-cost (``<out>.meta.json``). Killed at any moment, a rerun pays only for the batch that was in
-flight. Rows the teacher could not label keep empty labels, a ``failed: <reason>`` status, and
-are counted: never silently given a label.
+cost (``<out>.meta.json``; both written by `training.label_output`, whose names are re-exported
+here). Killed at any moment, a rerun pays only for the batch that was in flight. Rows the teacher
+could not label keep empty labels, a ``failed: <reason>`` status, and are counted: never silently
+given a label.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from categorizer.taxonomy import Taxonomy, default_taxonomy
 from categorizer.text import to_model_text
 from training.data import DataError, read_transactions
+from training.label_output import (
+    META_FORMAT,
+    OUTPUT_COLUMNS,
+    LabelSummary,
+    meta_path,
+    write_json,
+    write_labels,
+)
 from training.teacher_cache import LabelCache, cache_key
 from training.teachers.base import Example, LabelRequest, Teacher, TeacherResult
 
+__all__ = [
+    "META_FORMAT",
+    "OUTPUT_COLUMNS",
+    "LabelSummary",
+    "Prices",
+    "Progress",
+    "default_cache_path",
+    "examples_id_of",
+    "label_file",
+    "load_examples",
+    "meta_path",
+]
+
 logger = logging.getLogger(__name__)
 
-META_FORMAT = "teacher-labels/1"
-OUTPUT_COLUMNS = (
-    "teacher_probs",
-    "teacher_label",
-    "teacher_confidence",
-    "teacher",
-    "label_mass",
-    "teacher_detailed_label",
-    "teacher_detailed_confidence",
-    "teacher_status",
-)
 _MAX_REASONS = 10
 _PROB_TOLERANCE = 1e-3
 _TEXT_FIELDS = ("description", "amount", "direction", "mcc", "amount_convention")
@@ -81,68 +89,6 @@ class Prices:
             + completion_tokens * self.price_out / 1e6
             + seconds * self.hourly_price / 3600.0
         )
-
-
-@dataclass
-class LabelSummary:
-    """What a labeling run did and cost; `to_dict` is the ``<out>.meta.json`` content.
-
-    Counts: ``rows == cache_hits + duplicates + teacher_calls``; ``teacher_calls`` counts the
-    distinct transactions sent to the teacher in this run, ``duplicates`` the rows that repeated
-    one of them, ``failed`` the rows left unlabeled (duplicates included). Cost counts only this
-    run's calls: cache hits are free.
-    """
-
-    input: str
-    output: str
-    cache: str
-    teacher: str
-    prompt_version: str
-    taxonomy: dict[str, str]
-    labels: list[str]
-    prices: dict[str, float]
-    rows: int = 0
-    cache_hits: int = 0
-    duplicates: int = 0
-    teacher_calls: int = 0
-    batches: int = 0
-    failed: int = 0
-    hard: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    teacher_seconds: float = 0.0
-    cost_usd: float = 0.0
-    started: str = ""
-    finished: str = ""
-    limit: int | None = None
-    examples: dict[str, Any] | None = None
-    failures: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def done(self) -> int:
-        """Rows answered so far."""
-        return self.cache_hits + self.duplicates + self.teacher_calls
-
-    @property
-    def rows_per_second(self) -> float:
-        """Rows labeled per second of wall time, cache hits included."""
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def meta_path(self) -> Path:
-        """Where the summary was written."""
-        return meta_path(self.output)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-serialisable data."""
-        return {"format": META_FORMAT, **asdict(self), "rows_per_second": self.rows_per_second}
-
-
-def meta_path(out: str | Path) -> Path:
-    """``<out>.meta.json``: the summary beside a labels file."""
-    out = Path(out)
-    return out.with_name(out.name + ".meta.json")
 
 
 def default_cache_path(out: str | Path) -> Path:
@@ -230,9 +176,9 @@ def label_file(
             cache.put_many(answered, teacher=teacher.id, prompt_version=version)
             _report(progress, run)
     _finish(run, results, prices or Prices())
-    _write_labels(frame, results, taxonomy, f"{teacher.id}|{version}", out)
+    write_labels(frame, results, taxonomy, f"{teacher.id}|{version}", out)
     run.seconds, run.finished = time.perf_counter() - clock, _now()
-    _write_json(run.meta_path, run.to_dict())
+    write_json(run.meta_path, run.to_dict())
     logger.info("labeled %d rows (%d failed) for $%.4f", run.rows, run.failed, run.cost_usd)
     return run
 
@@ -430,60 +376,6 @@ def _finish(run: LabelSummary, results: Sequence[TeacherResult | None], prices: 
     run.failures = dict(failures.most_common(_MAX_REASONS))
     run.hard = sum(1 for r in results if r is not None and not r.failed and r.hard)
     run.cost_usd = prices.cost(run.prompt_tokens, run.completion_tokens, run.teacher_seconds)
-
-
-def _write_labels(
-    frame: pd.DataFrame,
-    results: Sequence[TeacherResult | None],
-    taxonomy: Taxonomy,
-    teacher: str,
-    out: Path,
-) -> None:
-    """Write the input columns plus the teacher's columns, atomically (staging file + rename)."""
-    probs, label, confidence, mass, detailed, detailed_conf, status = ([] for _ in range(7))
-    for result in results:
-        ok = result is not None and not result.failed
-        p = result.probs if ok else None
-        best = max(range(len(p)), key=p.__getitem__) if p else None
-        probs.append(p)
-        label.append(taxonomy.labels[best] if best is not None else None)
-        confidence.append(p[best] if best is not None else None)
-        mass.append(result.label_mass if ok else None)
-        detailed.append(result.detailed if ok else None)
-        detailed_conf.append(result.detailed_confidence if ok else None)
-        status.append(_status(result))
-    inputs = frame.drop(columns=[c for c in OUTPUT_COLUMNS if c in frame.columns])
-    table = pa.Table.from_pandas(inputs, preserve_index=False)
-    arrays = {
-        "teacher_probs": pa.array(probs, type=pa.list_(pa.float32())),
-        "teacher_label": pa.array(label, type=pa.string()),
-        "teacher_confidence": pa.array(confidence, type=pa.float32()),
-        "teacher": pa.array([teacher] * len(results), type=pa.string()),
-        "label_mass": pa.array(mass, type=pa.float32()),
-        "teacher_detailed_label": pa.array(detailed, type=pa.string()),
-        "teacher_detailed_confidence": pa.array(detailed_conf, type=pa.float32()),
-        "teacher_status": pa.array(status, type=pa.string()),
-    }
-    for name in OUTPUT_COLUMNS:
-        table = table.append_column(name, arrays[name])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.partial")
-    pq.write_table(table, staging)
-    staging.replace(out)
-
-
-def _status(result: TeacherResult | None) -> str:
-    if result is None:
-        return "failed: not labeled"
-    if result.failed:
-        return f"failed: {result.error or 'no probabilities'}"
-    return "hard" if result.hard else "ok"
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    staging = path.with_name(f".{path.name}.partial")
-    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    staging.replace(path)
 
 
 def _now() -> str:

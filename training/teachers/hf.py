@@ -8,11 +8,12 @@ order). No text is generated.
 
 The system message is the same for every transaction and is most of the prompt, so its keys and
 values are computed once per system message (the primary pass's, and each primary's for the
-detailed pass) and reused: a forward pass then runs only over the short per-transaction suffixes
-(left-padded; attention mask ``[prefix mask, suffix mask]``; positions continuing after each row's
-prefix). A batch may mix prefixes (the detailed pass asks each row within its own primary): their
-keys and values are left-padded to the longest. The plain path (whole prompts, left-padded) gives
-the same probabilities and is used when the cache is off or does not work for a model.
+detailed pass) and reused (`training.teachers.kv_prefix`): a forward pass then runs only over the
+short per-transaction suffixes (left-padded; attention mask ``[prefix mask, suffix mask]``;
+positions continuing after each row's prefix). A batch may mix prefixes (the detailed pass asks
+each row within its own primary): their keys and values are left-padded to the longest. The plain
+path (whole prompts, left-padded) gives the same probabilities and is used when the cache is off
+or does not work for a model.
 
 Few-shot examples come with the requests (`LabelRequest.examples`); the caller that retrieved them
 passes ``examples_id`` (e.g. ``ExampleRetriever.examples_id(k)``) so that `prompt_version`, and with
@@ -31,11 +32,11 @@ from typing import Any
 from categorizer.taxonomy import Taxonomy
 from training.prompt import PromptBuilder
 from training.teachers.base import LabelRequest, TeacherError, TeacherResult
+from training.teachers.kv_prefix import PrefixKV
 
 logger = logging.getLogger(__name__)
 
 _INSTALL_HINT = 'pip install "txn-categorizer[train]"'
-_MAX_PREFIXES = 32  # cached system-message prefixes (primary pass + one per primary)
 _SENTINEL = "\u2063\u2063USER\u2063\u2063"  # splits a rendered prompt into prefix and suffix
 
 
@@ -114,7 +115,7 @@ class HFTeacher:
             self._tokenizer, max(len(self.prompt.codes), most_children if detailed else 0)
         )
         self._prefixes: dict[str, tuple[int, ...]] = {}
-        self._kv: dict[tuple[int, ...], Any] = {}
+        self._kv = PrefixKV(self._torch, self._model, self._last_only)
         self._cache_worked = False  # once it has, a failure is the batch's, not the method's
 
     # -- public ------------------------------------------------------------------------------
@@ -276,72 +277,9 @@ class HFTeacher:
             return torch.softmax(out.logits[:, -1].float(), dim=-1)
 
     def _forward_cached(self, prompts: list[_Prompt]) -> Any:
-        """Run only the suffixes, on top of their prefixes' cached keys and values.
-
-        Prefixes (one, or several of different lengths) are left-padded to the longest, the
-        suffixes are left-padded after them; the mask hides both paddings and each row's
-        positions continue after its own prefix, so every row sees exactly its whole prompt.
-        """
-        torch = self._torch
+        """Run only the suffixes, on top of their prefixes' cached keys and values."""
         ids, suffix_mask = self._left_pad([p.suffix for p in prompts])
-        lengths = torch.tensor([len(p.prefix) for p in prompts], device=self.device)
-        widest = int(lengths.max())
-        prefix_mask = torch.arange(widest, device=self.device) >= (widest - lengths)[:, None]
-        mask = torch.cat([prefix_mask.to(suffix_mask.dtype), suffix_mask], dim=1)
-        positions = lengths[:, None] + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
-        cache = _make_cache(self._batch_kv(prompts, widest))
-        with torch.inference_mode():
-            out = self._model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-                **self._last_only,
-            )
-            return torch.softmax(out.logits[:, -1].float(), dim=-1)
-
-    def _batch_kv(self, prompts: list[_Prompt], widest: int) -> list[tuple[Any, Any]]:
-        """Per layer (keys, values) for the batch: views of one prefix, or padded copies."""
-        rows: dict[tuple[int, ...], list[int]] = {}
-        for i, p in enumerate(prompts):
-            rows.setdefault(p.prefix, []).append(i)
-        cached = {prefix: self._prefix_kv(prefix) for prefix in rows}
-        batch = len(prompts)
-        if len(cached) == 1:
-            (layers,) = cached.values()
-            return [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in layers]
-        torch = self._torch
-        out = []
-        for index, (k0, v0) in enumerate(next(iter(cached.values()))):
-            keys = k0.new_zeros((batch, k0.shape[1], widest, k0.shape[3]))
-            values = v0.new_zeros((batch, v0.shape[1], widest, v0.shape[3]))
-            for prefix, members in rows.items():
-                k, v = cached[prefix][index]
-                where = torch.tensor(members, device=keys.device)
-                keys[where, :, widest - len(prefix) :] = k.expand(len(members), -1, -1, -1)
-                values[where, :, widest - len(prefix) :] = v.expand(len(members), -1, -1, -1)
-            out.append((keys, values))
-        return out
-
-    def _prefix_kv(self, prefix: tuple[int, ...]) -> Any:
-        """The prefix's keys and values per layer (batch 1), computed once per prefix."""
-        layers = self._kv.get(prefix)
-        if layers is None:
-            torch = self._torch
-            ids = torch.tensor([prefix], device=self.device)
-            with torch.inference_mode():
-                out = self._model(input_ids=ids, use_cache=True, **self._last_only)
-            cache = out.past_key_values
-            if hasattr(cache, "layers"):  # transformers >= 4.56
-                layers = tuple((layer.keys, layer.values) for layer in cache.layers)
-            else:
-                layers = tuple((k, v) for k, v in cache)
-            if len(self._kv) >= _MAX_PREFIXES:
-                self._kv.pop(next(iter(self._kv)))
-            self._kv[prefix] = layers
-            logger.debug("cached a %d-token prompt prefix", len(prefix))
-        return layers
+        return self._kv.forward(ids, suffix_mask, [p.prefix for p in prompts])
 
     def _left_pad(self, rows: list[list[int]]) -> tuple[Any, Any]:
         torch = self._torch
@@ -424,25 +362,6 @@ def _resolve(model: str) -> str | Path:
         except (FileNotFoundError, ImportError) as exc:
             raise TeacherError(f"hf:smollm2: {exc}") from exc
     return model
-
-
-def _make_cache(layers: list[tuple[Any, Any]]) -> Any:
-    """A `DynamicCache` holding these (keys, values) per layer, without copying them.
-
-    The layers are created through the public API with empty tensors, then given the tensors:
-    the forward's concatenation is then the only copy of the prefix. Checked, since it relies on
-    the layers' ``keys``/``values`` attributes (transformers >= 4.56).
-    """
-    from transformers import DynamicCache
-
-    cache = DynamicCache()
-    for index, (keys, values) in enumerate(layers):
-        cache.update(keys[:, :, :0], values[:, :, :0], index)
-    for layer, (keys, values) in zip(cache.layers, layers, strict=True):
-        layer.keys, layer.values = keys, values
-    if cache.get_seq_length() != layers[0][0].shape[-2]:
-        raise RuntimeError("this transformers version's DynamicCache cannot be pre-filled")
-    return cache
 
 
 def _last_logits_only(model: Any) -> dict[str, int]:

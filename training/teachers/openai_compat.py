@@ -16,9 +16,9 @@ Requests run concurrently (at most ``concurrency`` in flight) on an asyncio loop
 results keep the requests' order. 429, 408 and 5xx answers, timeouts, connection errors and
 malformed bodies are retried with exponential backoff and full jitter, waiting what a
 ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms`` header asks, each wait capped at
-``max_wait``; other 4xx answers fail the row at once. The constructor asks ``GET {base_url}/models``
-once, so an unreachable server or a rejected key raises `TeacherError` before any row is sent
-(the CLI exits 2) instead of failing every row slowly.
+``max_wait``; other 4xx answers fail the row at once (`training.teachers.openai_http`). The
+constructor asks ``GET {base_url}/models`` once, so an unreachable server or a rejected key raises
+`TeacherError` before any row is sent (the CLI exits 2) instead of failing every row slowly.
 
 llama.cpp's ``llama-server`` caches the shared prompt prefix by default: several times faster per
 transaction, but its logprobs then move by a few hundredths with what the server evaluated before
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import email.utils
 import logging
 import math
 import random
@@ -48,34 +47,22 @@ import httpx
 from categorizer.taxonomy import Taxonomy
 from training.prompt import PromptBuilder
 from training.teachers.base import LabelRequest, TeacherError, TeacherResult
+from training.teachers.openai_http import (
+    _Conn,
+    _Retryable,
+    _RowFailed,
+    backoff_delay,
+    post_chat,
+    probe,
+    redact,
+    retry_after,
+)
+
+__all__ = ["OpenAITeacher", "retry_after"]
 
 logger = logging.getLogger(__name__)
 
-_RETRY_STATUS = frozenset({408, 409, 425, 429})
-_SNIPPET_CHARS = 200
-_KEY_PATTERN = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_*.\-]{4,}", re.IGNORECASE)
-_PROBE_TIMEOUT = 10.0
 _MINIMUMS = {"concurrency": 1, "max_retries": 0, "top_logprobs": 1, "batch_size": 1}
-
-
-class _Retryable(Exception):
-    """A failure worth another attempt (rate limit, server error, timeout, malformed body)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class _RowFailed(Exception):
-    """A failure that another attempt would repeat (bad request, an answer outside the codes)."""
-
-
-@dataclass
-class _Conn:
-    """One batch's HTTP client and the semaphore bounding its requests in flight."""
-
-    client: httpx.AsyncClient
-    semaphore: asyncio.Semaphore
 
 
 @dataclass
@@ -169,7 +156,7 @@ class OpenAITeacher:
         self._random = random.Random(seed)
         self._warned: set[str] = set()
         if check:
-            self._probe()
+            probe(self.model, self.base_url, self._headers, self.timeout, self._redact)
 
     def __repr__(self) -> str:
         return f"OpenAITeacher({self.model!r}, base_url={self.base_url!r})"
@@ -278,35 +265,26 @@ class OpenAITeacher:
         for attempt in range(attempts):
             try:
                 async with conn.semaphore:
-                    data = await self._post(conn.client, body)
+                    data = await post_chat(
+                        conn.client, self.base_url, body, self.timeout, self._redact
+                    )
                 return self._read(data, codes)
             except _Retryable as exc:
                 if attempt + 1 == attempts:
                     raise _RowFailed(f"{exc} (gave up after {attempts} attempts)") from exc
-                delay = self._delay(attempt, exc.retry_after)
+                delay = backoff_delay(
+                    attempt,
+                    exc.retry_after,
+                    base=self.backoff_base,
+                    cap=self.backoff_cap,
+                    max_wait=self.max_wait,
+                    rng=self._random,
+                )
                 logger.debug(
                     "retrying in %.2f s (attempt %d/%d): %s", delay, attempt + 1, attempts, exc
                 )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Any:
-        """POST once; return the decoded JSON body or raise `_Retryable` / `_RowFailed`."""
-        try:
-            response = await client.post(f"{self.base_url}/chat/completions", json=body)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timed out after {self.timeout:g} s ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection error to {self.base_url}: {type(exc).__name__}") from exc
-        status = response.status_code
-        if status in _RETRY_STATUS or status >= 500:
-            raise _Retryable(f"HTTP {status}", retry_after(response.headers))
-        if status >= 400:
-            raise _RowFailed(f"HTTP {status}: {self._redact(response.text)}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise _Retryable(f"malformed JSON in the response: {exc}") from exc
 
     def _read(self, data: Any, codes: list[str]) -> _Scored:
         """Turn a decoded response into probabilities over `codes` (hard when no logprobs)."""
@@ -347,70 +325,13 @@ class OpenAITeacher:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _delay(self, attempt: int, retry_after_s: float | None) -> float:
-        """Seconds to wait before the next attempt: the server's ask, else full jitter."""
-        if retry_after_s is not None:
-            return min(retry_after_s, self.max_wait)
-        ceiling = min(self.backoff_cap, self.backoff_base * 2.0**attempt)
-        return min(self._random.uniform(0.0, ceiling), self.max_wait)
-
-    def _probe(self) -> None:
-        """Fail fast when the server cannot be reached or refuses the key."""
-        url = f"{self.base_url}/models"
-        try:
-            with httpx.Client(
-                headers=self._headers, timeout=min(self.timeout, _PROBE_TIMEOUT)
-            ) as c:
-                response = c.get(url)
-        except httpx.HTTPError as exc:
-            raise TeacherError(
-                f"openai:{self.model}: cannot reach {self.base_url} ({type(exc).__name__}: "
-                f"{self._redact(str(exc))}); is the server running and --base-url right?"
-            ) from exc
-        if response.status_code in (401, 403):
-            raise TeacherError(
-                f"openai:{self.model}: {self.base_url} refused the API key "
-                f"(HTTP {response.status_code}); set OPENAI_API_KEY or --api-key-env"
-            )
-        logger.debug("probe %s: HTTP %d", url, response.status_code)
-
     def _redact(self, text: str) -> str:
-        text = " ".join(text.split())[:_SNIPPET_CHARS]
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return _KEY_PATTERN.sub("***", text)
+        return redact(text, self._secrets)
 
     def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
             self._warned.add(what)
             logger.warning("%s: %s", self.id, message)
-
-
-def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds a response asks the client to wait (``retry-after-ms`` or ``Retry-After``).
-
-    ``Retry-After`` may be seconds or an HTTP date; None when absent or unreadable.
-    """
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000.0)
-        except ValueError:
-            pass
-    value = (headers.get("retry-after") or "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _top_logprobs(choice: Mapping[str, Any]) -> list[tuple[str, float]] | None:
