@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -57,17 +58,20 @@ def run_once(
     )
     name = "fewshot" if retriever else "zeroshot"
     out = work / f"{name}.parquet"
+    label = {
+        "teacher": teacher,
+        "taxonomy": taxonomy,
+        "examples": retriever,
+        "k": args.k,
+        "cache_path": work / f"{name}.sqlite",
+        "prices": Prices(args.price_in, args.price_out, args.hourly_price),
+    }
     try:
-        summary = label_file(
-            data,
-            out,
-            teacher,
-            taxonomy=taxonomy,
-            examples=retriever,
-            k=args.k,
-            cache_path=work / f"{name}.sqlite",
-            prices=Prices(args.price_in, args.price_out, args.hourly_price),
-        )
+        load_before = os.getloadavg()[0]
+        summary = label_file(data, out, **label)
+        load_after = os.getloadavg()[0]
+        # The same file again on the same cache: every row must come from the cache.
+        rerun = label_file(data, work / f"{name}_rerun.parquet", **label)
     finally:
         teacher.close()
     return {
@@ -80,6 +84,9 @@ def run_once(
         "prompt_tokens_per_row": round(summary.prompt_tokens / max(summary.rows, 1), 1),
         "cost_usd": round(summary.cost_usd, 6),
         "prompt_version": summary.prompt_version,
+        "rerun_cache_hits": rerun.cache_hits,
+        "rerun_teacher_calls": rerun.teacher_calls,
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
         **_accuracy(out, truth),
     }
 

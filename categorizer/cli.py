@@ -50,9 +50,10 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     try:
         from training.data import DataError, SplitError
         from training.teachers.base import TeacherError
+        from training.train_config import ConfigError
         from training.vocab import VocabularyError
 
-        types += [DataError, SplitError, VocabularyError, TeacherError]
+        types += [DataError, SplitError, VocabularyError, TeacherError, ConfigError]
     except ImportError:  # the serve-only install has no training package dependencies
         pass
     return tuple(types)
@@ -348,6 +349,105 @@ def _label_table(summary: Any) -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
+    return table
+
+
+@app.command()
+@handle_errors
+def train(
+    data: Annotated[
+        Path, typer.Option("--data", "-d", help="Soft labels from `categorizer label` (.parquet).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The run directory to write.")],
+    student: Annotated[
+        str | None,
+        typer.Option(help="minilm (default), a Hugging Face id or folder, or scratch:L4-H256."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="A TOML/YAML file of config fields.")
+    ] = None,
+    layers: Annotated[
+        int | None, typer.Option(min=1, help="Keep the first K layers (a faster student).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="At most this many epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per batch.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Distillation temperature T.")] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="Weight of the hard-label cross-entropy (0..1).")
+    ] = None,
+    gold_column: Annotated[
+        str | None, typer.Option(help="Gold primary labels: hard targets and accuracy.")
+    ] = None,
+    label_level: Annotated[
+        str | None, typer.Option(help="primary (default) or detailed categories.")
+    ] = None,
+    max_rows: Annotated[int | None, typer.Option(min=3, help="Train on a sample.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of split, init and order.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Any config field: --set warmup_ratio=0.1 (repeatable)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from OUT/checkpoint (same data and config).")
+    ] = False,
+    taxonomy: Annotated[
+        Path | None, typer.Option(help="A taxonomy YAML file (default: Plaid PFC v1).")
+    ] = None,
+) -> None:
+    """Distill a student from a teacher's soft labels; write the run directory.
+
+    Example: categorizer train --data labels.parquet --student minilm --out runs/minilm
+
+    Under several GPUs: torchrun --nproc-per-node 4 -m categorizer.cli train --data ... --out ...
+    """
+    from categorizer.taxonomy import load_taxonomy
+    from training.distill import train as run_training
+    from training.train_config import load_config, parse_value
+
+    overrides: dict[str, Any] = {
+        "student": student,
+        "layers": layers,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "temperature": temperature,
+        "alpha": alpha,
+        "gold_column": gold_column,
+        "label_level": label_level,
+        "max_rows": max_rows,
+        "seed": seed,
+        "threads": threads,
+    }
+    for item in set_ or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected FIELD=VALUE, got {item!r}", param_hint="--set")
+        overrides[name.strip()] = parse_value(name.strip(), value.strip())
+    train_config = load_config(config, overrides)
+    result = run_training(data, out, train_config, taxonomy=load_taxonomy(taxonomy), resume=resume)
+    console.print(_train_table(result))
+
+
+def _train_table(result: Any) -> Table:
+    metrics = result.metrics
+    table = Table(title=f"student written to {result.run_dir / 'model'}")
+    for column in ("split", "rows", "agreement", "accuracy", "macro-F1", "ECE"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    subsets = {"validation": metrics["validation"], "test": metrics["test"]}
+    subsets |= {f"test: {k}": v for k, v in metrics["test_by_difficulty"].items()}
+    for name, m in subsets.items():
+        row = (m["agreement"], m["accuracy"], m["macro_f1"], m["ece"])
+        table.add_row(name, f"{m['rows']:,}", *map(cell, row))
+    table.caption = (
+        f"best epoch {result.best_epoch} of {result.epochs_run}, "
+        f"temperature {metrics['temperature']:.3f}, {result.seconds:.0f} s on {metrics['device']}"
+    )
     return table
 
 
