@@ -38,7 +38,7 @@ from training.distributed import Dist, setup_distributed
 from training.evaluation import evaluate, fit_temperature
 from training.losses import distillation_loss
 from training.train_config import ConfigError, TrainConfig
-from training.train_state import load_checkpoint, save_checkpoint
+from training.train_state import load_best_weights, load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def train(
 
     Raises:
         DataError, SplitError, TaxonomyError: Bad labeled data (see `load_labeled`).
-        ValueError: A student spec that cannot be built, or a resume with another config.
+        ConfigError: A student spec that cannot be built, or a resume with another config.
     """
     torch = _require_torch()
     started = time.perf_counter()
@@ -156,6 +156,7 @@ class _Run:
                 vocab_size=config.vocab_size,
                 max_length=config.max_length,
                 seed=config.seed,
+                pooling=config.pooling,
             )
         except ValueError as err:  # an unusable student spec is the user's input
             raise ConfigError(str(err)) from None
@@ -206,6 +207,9 @@ class _Run:
         self.epoch, self.best_epoch = state["epoch"], state["best_epoch"]
         self.bad_epochs, self.best_score = state["bad_epochs"], tuple(state["best_score"])
         self.history = state["history"]
+        if self.dist.is_main:  # drop epochs logged after the checkpoint: they will be redone
+            lines = "".join(json.dumps(record) + "\n" for record in self.history)
+            (self.run_dir / "metrics.jsonl").write_text(lines, encoding="utf-8")
         logger.info("resumed after epoch %d (best epoch %d)", self.epoch, self.best_epoch)
 
     def fit(self, show_progress: bool) -> None:
@@ -309,13 +313,14 @@ class _Run:
         if self.dist.is_main:
             with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
+        accuracy = metrics["accuracy"]
         logger.info(
             "epoch %d: loss %.4f, validation agreement %.4f, kl %.4f, accuracy %s",
             self.epoch,
             train_loss,
             metrics["agreement"],
             metrics["kl"],
-            metrics["accuracy"],
+            "-" if accuracy is None else f"{accuracy:.4f}",
         )
 
     def _state(self) -> dict[str, Any]:
@@ -330,7 +335,7 @@ class _Run:
     def finish(self, seconds: float) -> dict[str, Any]:
         """Reload the best weights, calibrate on validation, score the test split, write files."""
         if self.best_state is None:
-            self.best_state = _load_best(self.run_dir / "model")
+            self.best_state = load_best_weights(self.run_dir / "model")
         self.model.load_state_dict(self.best_state)
         rows = self.data.subset("validation")
         val_logits = self.logits(rows)
@@ -387,6 +392,7 @@ class _Run:
             "format": STUDENT_FORMAT,
             "base_model": self.student.base_model,
             "label_level": self.config.label_level,
+            "pooling": self.config.pooling,
             "labels": self.labels,
             "primary_labels": list(self.taxonomy.labels),
             "taxonomy": self.taxonomy.fingerprint(),
@@ -397,15 +403,6 @@ class _Run:
         }
         path = self.run_dir / "student.json"
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-
-
-def _load_best(folder: Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    path = folder / "model.safetensors"
-    if not path.is_file():
-        raise ValueError(f"no best checkpoint in {folder}: the run has not finished an epoch")
-    return load_file(str(path))
 
 
 @contextlib.contextmanager

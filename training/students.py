@@ -12,10 +12,11 @@ because serving loads the exported ``tokenizer.json`` with the plain `tokenizers
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ _INSTALL_HINT = 'pip install "txn-categorizer[train]"'
 _SCRATCH_RE = re.compile(r"scratch:L(\d+)-H(\d+)")
 _SCRATCH_FORM = "scratch:L<layers>-H<hidden>"
 _HEAD_DIM = 64  # BERT's per-head width; heads = hidden // 64 as in BERT-base and MiniLM
+POOLINGS = ("mean", "cls")
 _SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # [PAD] first: id 0, BERT's pad id
 
 
@@ -180,6 +182,7 @@ def build_student(
     vocab_size: int = 8000,
     max_length: int = 64,
     seed: int = 0,
+    pooling: str = "mean",
 ) -> Student:
     """Builds a student with a sequence-classification head over ``labels``.
 
@@ -192,6 +195,8 @@ def build_student(
         max_length: the tokenizer's ``model_max_length``.
         seed: seeds torch before any weights are initialised (the head, or all of a scratch
             model), so the same seed gives the same weights.
+        pooling: ``mean`` (a `MeanPoolClassifier`: the mean of the token vectors) or ``cls``
+            (the architecture's own ``AutoModelForSequenceClassification`` head).
 
     Raises:
         ValueError: bad labels, spec or arguments, or a model that cannot be found offline.
@@ -203,6 +208,8 @@ def build_student(
         raise ImportError(f"build_student needs torch and transformers: {_INSTALL_HINT}") from exc
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"a student needs distinct labels, got {labels!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     head: dict[str, Any] = {
         "num_labels": len(labels),
         "id2label": dict(enumerate(labels)),
@@ -230,30 +237,43 @@ def build_student(
             **head,
         )
         torch.manual_seed(seed)
-        model = transformers.BertForSequenceClassification(config)
+        model = _scratch_model(config, labels, pooling)
     else:
         if texts is not None:
             logger.debug("texts are only used by scratch students; ignored for %r", spec)
-        model, tokenizer = _load_pretrained(spec, head, seed)
+        model, tokenizer = _load_pretrained(spec, head, seed, pooling)
         if layers is not None:
             truncate_layers(model, layers)
     tokenizer.model_max_length = max_length
     logger.info(
-        "student %r: %d layers, %.1fM parameters, %d labels",
+        "student %r: %d layers, %.1fM parameters, %d labels, %s pooling",
         spec,
         model.config.num_hidden_layers,
         sum(p.numel() for p in model.parameters()) / 1e6,
         len(labels),
+        pooling,
     )
     return Student(model=model, tokenizer=tokenizer, base_model=spec)
 
 
+def _scratch_model(config: Any, labels: list[str], pooling: str) -> Any:
+    import transformers
+
+    if pooling == "cls":
+        return transformers.BertForSequenceClassification(config)
+    from training.mean_pool import MeanPoolClassifier
+
+    return MeanPoolClassifier(transformers.BertModel(config, add_pooling_layer=False), labels)
+
+
 def _load_pretrained(
-    spec: str, head: dict[str, Any], seed: int
-) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    spec: str, head: dict[str, Any], seed: int, pooling: str
+) -> tuple[Any, PreTrainedTokenizerFast]:
     """Loads a pretrained encoder with a fresh head, and its fast tokenizer."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.mean_pool import MeanPoolClassifier, encoder_without_pooler, is_mean_pool_folder
 
     path = resolve_student_path(spec)
     local = Path(path).expanduser().exists()
@@ -264,17 +284,27 @@ def _load_pretrained(
         raise ValueError(f"no model folder at {path!r}: {hint}")
     if local:
         path = str(Path(path).expanduser())
+    labels = [head["id2label"][i] for i in range(head["num_labels"])]
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, local_files_only=local)
         # Seeded so the freshly initialised head is the same for the same seed.
         torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path,
-            local_files_only=local,
-            # An existing classifier with another label set gets a fresh head of the right size.
-            ignore_mismatched_sizes=True,
-            **head,
-        )
+        if local and is_mean_pool_folder(path):  # one of our students: keep its encoder
+            model = MeanPoolClassifier(MeanPoolClassifier.from_folder(path).encoder, labels)
+        elif pooling == "mean":
+            with _quiet_transformers():  # "pooler weights not used" is intended here
+                encoder = encoder_without_pooler(
+                    AutoModel.from_pretrained, path, local_files_only=local
+                )
+            model = MeanPoolClassifier(encoder, labels)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path,
+                local_files_only=local,
+                # An existing classifier with another label set gets a fresh head of that size.
+                ignore_mismatched_sizes=True,
+                **head,
+            )
     except (OSError, ValueError) as exc:
         raise ValueError(
             f"cannot load student {spec!r} ({exc.__class__.__name__}: {exc}); {hint}"
@@ -282,3 +312,15 @@ def _load_pretrained(
     if not tokenizer.is_fast:
         raise ValueError(f"student {spec!r} has no fast tokenizer (serving needs tokenizer.json)")
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 LABEL_LEVELS = ("primary", "detailed")
+POOLINGS = ("mean", "cls")
 
 
 class ConfigError(ValueError):
@@ -29,6 +30,8 @@ class TrainConfig:
     Args:
         student: "minilm", a Hugging Face id or folder, or "scratch:L<layers>-H<hidden>".
         layers: Keep only the first K transformer layers of a pretrained student.
+        pooling: "mean" (average of the token vectors; the default, much faster to train from
+            sentence encoders such as MiniLM) or "cls" (the model's own [CLS] head).
         label_level: "primary" (the teacher's distribution over primary categories) or
             "detailed" (the student predicts detailed categories; their probabilities summed per
             primary are distilled against the teacher's, and the detailed label is the hard
@@ -57,6 +60,7 @@ class TrainConfig:
 
     student: str = "minilm"
     layers: int | None = None
+    pooling: str = "mean"
     label_level: str = "primary"
     temperature: float = 2.0
     alpha: float = 0.5
@@ -80,6 +84,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self._check_types()
+        _check(self.pooling in POOLINGS, "pooling", f"one of {POOLINGS}", self)
         _check(self.label_level in LABEL_LEVELS, "label_level", f"one of {LABEL_LEVELS}", self)
         _check(self.temperature > 0, "temperature", "a number > 0 (try 2.0)", self)
         _check(0.0 <= self.alpha <= 1.0, "alpha", "a number between 0 and 1", self)

@@ -71,3 +71,17 @@ def load_checkpoint(folder: Path, run: Any, config: TrainConfig) -> dict[str, An
     run.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     run.scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
     return state
+
+
+def load_best_weights(folder: Path) -> dict[str, Any]:
+    """The best epoch's weights (RUN_DIR/model), for a resumed run that kept none in memory.
+
+    Raises:
+        ValueError: The run has not finished an epoch yet.
+    """
+    from safetensors.torch import load_file
+
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        raise ValueError(f"no best checkpoint in {folder}: the run has not finished an epoch")
+    return load_file(str(path))

@@ -167,3 +167,21 @@ def _weights(run_dir: Path) -> list[bytes]:
 
     tensors = load_file(str(run_dir / "model" / "model.safetensors"))
     return [np.ascontiguousarray(tensors[k]).tobytes() for k in sorted(tensors)]
+
+
+@pytest.mark.slow
+def test_the_same_command_trains_under_torchrun_ddp(files: dict[str, Path], tmp_path: Path) -> None:
+    """Two CPU processes (Gloo) share the batches; rank 0 writes the run directory."""
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [
+        str(torchrun), "--standalone", "--nproc-per-node", "2",
+        "-m", "categorizer.cli", "train", "--data", str(files["labels"]), "--out", str(out),
+        *TINY, "--epochs", "2",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    assert metrics["epochs_run"] == 2
+    assert (out / "model" / "model.safetensors").is_file()

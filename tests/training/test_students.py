@@ -147,7 +147,7 @@ def test_truncate_layers(descriptors: list[str]) -> None:
         truncate_layers(model, 3)
     truncate_layers(model, 1)
     assert model.config.num_hidden_layers == 1
-    assert len(model.bert.encoder.layer) == 1
+    assert len(model.base_model.encoder.layer) == 1
 
 
 def test_minilm_student_truncated(descriptors: list[str]) -> None:
@@ -158,7 +158,7 @@ def test_minilm_student_truncated(descriptors: list[str]) -> None:
     assert student.tokenizer.is_fast
     assert student.tokenizer.model_max_length == 32
     assert model.config.num_hidden_layers == 2
-    assert len(model.bert.encoder.layer) == 2
+    assert len(model.base_model.encoder.layer) == 2
     assert model.config.id2label == dict(enumerate(LABELS))
     batch = student.tokenizer(descriptors[:3], padding=True, truncation=True, return_tensors="pt")
     with torch.no_grad():
@@ -175,3 +175,42 @@ def test_unknown_spec_is_a_value_error(monkeypatch: pytest.MonkeyPatch, tmp_path
     missing = str(tmp_path / "no-such-folder")
     with pytest.raises(ValueError, match=re.escape(missing)):
         build_student(missing, LABELS)
+
+
+def test_mean_pooling_ignores_padding(descriptors: list[str]) -> None:
+    model = _scratch(descriptors).model.eval()
+    tokenizer = _scratch(descriptors).tokenizer
+    batch = tokenizer(descriptors[:4], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        together = model(**batch).logits
+        alone = [
+            model(**tokenizer([text], return_tensors="pt")).logits[0] for text in descriptors[:4]
+        ]
+    assert torch.allclose(together, torch.stack(alone), atol=1e-5)
+
+
+def test_saved_student_reloads_with_the_same_logits(descriptors: list[str], tmp_path: Path) -> None:
+    from training.mean_pool import MeanPoolClassifier, is_mean_pool_folder
+
+    student = _scratch(descriptors)
+    student.model.save_pretrained(tmp_path)
+    student.tokenizer.save_pretrained(tmp_path)
+    assert is_mean_pool_folder(tmp_path)
+    batch = student.tokenizer(descriptors[:3], padding=True, return_tensors="pt")
+    again = MeanPoolClassifier.from_folder(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(student.model.eval()(**batch).logits, again(**batch).logits)
+    # A saved student is a valid spec: its encoder is kept, the head is new for new labels.
+    rebuilt = build_student(str(tmp_path), ["X", "Y"])
+    assert rebuilt.model.config.id2label == {0: "X", 1: "Y"}
+    encoder = student.model.encoder.state_dict()
+    assert all(torch.equal(v, rebuilt.model.encoder.state_dict()[k]) for k, v in encoder.items())
+
+
+def test_cls_pooling_uses_the_architectures_own_head(descriptors: list[str]) -> None:
+    from transformers import BertForSequenceClassification
+
+    model = build_student(SCRATCH, LABELS, texts=descriptors, vocab_size=400, pooling="cls").model
+    assert isinstance(model, BertForSequenceClassification)
+    with pytest.raises(ValueError, match="pooling"):
+        build_student(SCRATCH, LABELS, texts=descriptors, pooling="max")
