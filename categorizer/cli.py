@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from categorizer.cli_tables import label_table, train_table
+
 app = typer.Typer(
     name="categorizer",
     help="Categorize bank transactions with a small model distilled from an LLM.",
@@ -279,7 +281,7 @@ def label(
             )
     finally:
         backend.close()
-    console.print(_label_table(summary))
+    console.print(label_table(summary))
     if summary.failed:
         reasons = "; ".join(f"{n:,}× {why}" for why, n in summary.failures.items())
         err_console.print(
@@ -325,31 +327,6 @@ def _label_progress() -> Iterator[Callable[[int, int], None]]:
             bar.update(task, completed=done, rate=f"{rate:,.1f} rows/s")
 
         yield update
-
-
-def _label_table(summary: Any) -> Table:
-    """The labeling summary: the figures written to <out>.meta.json."""
-    table = Table(title=f"{summary.output}", show_header=False)
-    rows = [
-        ("teacher", summary.teacher),
-        ("prompt version", summary.prompt_version),
-        ("rows", f"{summary.rows:,}"),
-        ("cache hits", f"{summary.cache_hits:,}"),
-        ("teacher calls", f"{summary.teacher_calls:,} in {summary.batches:,} batch(es)"),
-        ("repeated rows", f"{summary.duplicates:,}"),
-        ("failed", f"{summary.failed:,}"),
-        ("hard labels", f"{summary.hard:,}"),
-        ("prompt tokens", f"{summary.prompt_tokens:,}"),
-        ("completion tokens", f"{summary.completion_tokens:,}"),
-        ("seconds", f"{summary.seconds:,.1f} ({summary.teacher_seconds:,.1f} in the teacher)"),
-        ("rows/s", f"{summary.rows_per_second:,.1f}"),
-        ("cost", f"${summary.cost_usd:,.4f}"),
-        ("meta", str(summary.meta_path)),
-        ("cache", summary.cache),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
 
 
 @app.command()
@@ -427,28 +404,7 @@ def train(
         overrides[name.strip()] = parse_value(name.strip(), value.strip())
     train_config = load_config(config, overrides)
     result = run_training(data, out, train_config, taxonomy=load_taxonomy(taxonomy), resume=resume)
-    console.print(_train_table(result))
-
-
-def _train_table(result: Any) -> Table:
-    metrics = result.metrics
-    table = Table(title=f"student written to {result.run_dir / 'model'}")
-    for column in ("split", "rows", "agreement", "accuracy", "macro-F1", "ECE"):
-        table.add_column(column, justify="left" if column == "split" else "right")
-
-    def cell(value: Any) -> str:
-        return "-" if value is None else f"{value:.4f}"
-
-    subsets = {"validation": metrics["validation"], "test": metrics["test"]}
-    subsets |= {f"test: {k}": v for k, v in metrics["test_by_difficulty"].items()}
-    for name, m in subsets.items():
-        row = (m["agreement"], m["accuracy"], m["macro_f1"], m["ece"])
-        table.add_row(name, f"{m['rows']:,}", *map(cell, row))
-    table.caption = (
-        f"best epoch {result.best_epoch} of {result.epochs_run}, "
-        f"temperature {metrics['temperature']:.3f}, {result.seconds:.0f} s on {metrics['device']}"
-    )
-    return table
+    console.print(train_table(result))
 
 
 @app.command()
