@@ -196,7 +196,9 @@ def _targets(
 ) -> np.ndarray:
     if config.label_level == "primary":
         hard = probs.argmax(axis=1).astype(np.int64)
-        return hard if gold is None else np.where(gold >= 0, gold, IGNORE_INDEX)
+        if gold is None or config.hard_targets == "teacher":
+            return hard
+        return np.where(gold >= 0, gold, IGNORE_INDEX)
     column = "teacher_detailed_label"
     if column not in frame.columns:
         raise DataError(path, "label_level 'detailed' needs detailed labels", column=column)

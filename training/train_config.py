@@ -17,6 +17,7 @@ from typing import Any
 
 LABEL_LEVELS = ("primary", "detailed")
 POOLINGS = ("mean", "cls")
+HARD_TARGETS = ("auto", "gold", "teacher")
 
 
 class ConfigError(ValueError):
@@ -39,7 +40,11 @@ class TrainConfig:
         temperature: Distillation temperature T; the KL term is scaled by T².
         alpha: Weight of the cross-entropy on hard targets (teacher argmax, or gold with
             `gold_column`); the KL term has weight 1 - alpha.
-        gold_column: Column of gold primary labels, used for the hard targets and for accuracy.
+        gold_column: Column of gold primary labels, used for accuracy and (see `hard_targets`)
+            for the hard targets.
+        hard_targets: What the cross-entropy term aims at: "gold" (the gold column), "teacher"
+            (the teacher's argmax, for pure distillation scored against gold), or "auto" (gold
+            when there is a gold column, else the teacher).
         epochs: Upper bound on epochs; early stopping usually ends sooner.
         batch_size: Rows per optimizer step on one process, before accumulation.
         grad_accum: Batches per optimizer step.
@@ -65,6 +70,7 @@ class TrainConfig:
     temperature: float = 2.0
     alpha: float = 0.5
     gold_column: str | None = None
+    hard_targets: str = "auto"
     epochs: int = 4
     batch_size: int = 32
     grad_accum: int = 1
@@ -85,6 +91,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self._check_types()
         _check(self.pooling in POOLINGS, "pooling", f"one of {POOLINGS}", self)
+        _check(self.hard_targets in HARD_TARGETS, "hard_targets", f"one of {HARD_TARGETS}", self)
+        if self.hard_targets == "gold" and self.gold_column is None:
+            raise ConfigError("hard_targets='gold' needs a gold column: set --gold-column")
         _check(self.label_level in LABEL_LEVELS, "label_level", f"one of {LABEL_LEVELS}", self)
         _check(self.temperature > 0, "temperature", "a number > 0 (try 2.0)", self)
         _check(0.0 <= self.alpha <= 1.0, "alpha", "a number between 0 and 1", self)

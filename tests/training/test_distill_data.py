@@ -26,7 +26,7 @@ from training.losses import IGNORE_INDEX
 from training.splits import SPLITS
 from training.synth import SynthConfig, generate
 from training.teachers import make_teacher
-from training.train_config import TrainConfig
+from training.train_config import ConfigError, TrainConfig
 
 ROWS = 600
 
@@ -523,3 +523,22 @@ def test_max_rows_samples_labeled_rows_only(variant, taxonomy: Taxonomy) -> None
     data = load_labeled(variant(change), taxonomy, TrainConfig(max_rows=120))
     assert data.dropped == ROWS // 2
     assert len(data.texts) == 120
+
+
+def test_hard_targets_teacher_keeps_gold_for_scoring_only(
+    frame: pd.DataFrame, taxonomy: Taxonomy, tmp_path: Path
+) -> None:
+    labels = list(taxonomy.labels)
+    # A gold column that disagrees with the teacher on every row.
+    other = frame.assign(
+        gold=[labels[(labels.index(c) + 1) % len(labels)] for c in frame["category"]]
+    )
+    path = tmp_path / "disagree.parquet"
+    other.to_parquet(path)
+    teacher = load_labeled(path, taxonomy, TrainConfig(gold_column="gold", hard_targets="teacher"))
+    assert teacher.gold is not None
+    assert np.array_equal(teacher.targets, teacher.teacher_probs.argmax(axis=1))
+    gold = load_labeled(path, taxonomy, TrainConfig(gold_column="gold"))
+    assert np.array_equal(gold.targets, gold.gold)
+    with pytest.raises(ConfigError, match="gold column"):
+        TrainConfig(hard_targets="gold")
