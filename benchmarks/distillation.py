@@ -31,7 +31,7 @@ from typing import Any
 from benchmarks.machine import machine_info
 from categorizer.taxonomy import default_taxonomy
 from training.distill import train
-from training.train_config import load_config
+from training.train_config import load_config, parse_overrides
 
 RESULTS = Path(__file__).parent / "results"
 _KEEP = ("rows", "agreement", "accuracy", "macro_f1", "kl", "ece")
@@ -78,12 +78,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="FIELD=VALUE overrides")
     args = parser.parse_args()
 
-    from training.train_config import parse_value
-
-    base: dict[str, Any] = {"gold_column": args.gold_column}
-    for item in args.set:
-        name, _, value = item.partition("=")
-        base[name] = parse_value(name, value)
+    base: dict[str, Any] = {"gold_column": args.gold_column, **parse_overrides(args.set)}
     temperatures = [float(t) for t in args.temperatures.split(",")] if args.temperatures else [None]
     alphas = [float(a) for a in args.alphas.split(",")] if args.alphas else [None]
     runs = []

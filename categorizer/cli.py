@@ -381,7 +381,7 @@ def train(
     """
     from categorizer.taxonomy import load_taxonomy
     from training.distill import train as run_training
-    from training.train_config import load_config, parse_value
+    from training.train_config import load_config, parse_overrides
 
     overrides: dict[str, Any] = {
         "student": student,
@@ -397,11 +397,7 @@ def train(
         "seed": seed,
         "threads": threads,
     }
-    for item in set_ or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected FIELD=VALUE, got {item!r}", param_hint="--set")
-        overrides[name.strip()] = parse_value(name.strip(), value.strip())
+    overrides |= parse_overrides(set_ or [])
     train_config = load_config(config, overrides)
     result = run_training(data, out, train_config, taxonomy=load_taxonomy(taxonomy), resume=resume)
     console.print(train_table(result))

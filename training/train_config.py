@@ -194,6 +194,21 @@ def parse_value(name: str, text: str) -> Any:
     return text
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["lr=2e-4", "epochs=3"]`` (the `--set` options) as typed field values.
+
+    Raises:
+        ConfigError: An item without "=", an unknown field, or a value of the wrong type.
+    """
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
+        overrides[name.strip()] = parse_value(name.strip(), value.strip())
+    return overrides
+
+
 def load_config(
     path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> TrainConfig:
