@@ -34,7 +34,7 @@ from categorizer.taxonomy import Taxonomy
 from categorizer.text import TEXT_FORMAT_VERSION
 from training.batching import bucketed_batches, collate, encode, predict_logits
 from training.distill_data import LabeledData, load_labeled, parent_index, student_labels
-from training.distributed import Dist, setup_distributed
+from training.distributed import Dist, peak_memory_mb, setup_distributed
 from training.evaluation import evaluate, fit_temperature
 from training.losses import distillation_loss
 from training.train_config import ConfigError, TrainConfig
@@ -103,6 +103,7 @@ def train(
         torch.set_num_threads(config.threads)
     data = load_labeled(data_path, taxonomy, config)
     run = _Run(config, taxonomy, data, run_dir, dist)
+    run.data_path = Path(data_path)
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "train_config.json")
@@ -176,6 +177,8 @@ class _Run:
         self.best_score: tuple[float, float] = (-1.0, 0.0)
         self.best_state: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
+        self.epoch_speed: dict[str, float] = {}
+        self.data_path = Path()
 
     def _batches_per_rank(self) -> int:
         batches = math.ceil(len(self.train_rows) / self.config.batch_size)
@@ -235,7 +238,7 @@ class _Run:
         )
         batches = self.dist.shard(batches)
         self.wrapped.train()
-        total, seen = 0.0, 0
+        total, seen, started = 0.0, 0, time.perf_counter()
         with _progress(show_progress, f"epoch {self.epoch}", len(batches)) as advance:
             for step, rows in enumerate(batches):
                 last = (step + 1) % config.grad_accum == 0 or step + 1 == len(batches)
@@ -250,6 +253,13 @@ class _Run:
                 total += float(loss.detach()) * config.grad_accum * len(rows)
                 seen += len(rows)
                 advance(total / seen)
+        seconds = time.perf_counter() - started  # float(loss) above syncs CUDA every step
+        self.epoch_speed = {
+            "seconds": round(seconds, 2),
+            "steps": len(batches),
+            "step_ms": round(1000 * seconds / max(len(batches), 1), 2),
+            "samples_per_s": round(seen * self.dist.world_size / seconds, 1),
+        }
         return total / max(seen, 1)
 
     def _loss(self, rows: np.ndarray) -> Any:
@@ -297,7 +307,12 @@ class _Run:
 
     def _validate(self, train_loss: float) -> None:
         metrics, _ = self.scores("validation")
-        record = {"epoch": self.epoch, "train_loss": round(train_loss, 6), "validation": metrics}
+        record = {
+            "epoch": self.epoch,
+            "train_loss": round(train_loss, 6),
+            "train_speed": self.epoch_speed,
+            "validation": metrics,
+        }
         self.history.append(record)
         score = (metrics["agreement"], -metrics["kl"])
         if score > self.best_score:
@@ -362,6 +377,7 @@ class _Run:
             "seconds": round(seconds, 1),
             "device": self.device,
             "world_size": self.dist.world_size,
+            "peak_memory_mb": peak_memory_mb(self.device),
         }
         if self.dist.is_main:
             self._write_student_json(temperature)
@@ -400,6 +416,7 @@ class _Run:
             "max_length": self.config.max_length,
             "temperature": temperature,
             "best_epoch": self.best_epoch,
+            "data_path": str(self.data_path.resolve()),
         }
         path = self.run_dir / "student.json"
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

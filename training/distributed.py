@@ -83,3 +83,14 @@ def setup_distributed() -> Dist:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return Dist(world_size=world, rank=rank, device=device)
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak memory of this process so far: CUDA allocations on a GPU, else the resident set."""
+    if device.startswith("cuda"):
+        import torch
+
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
