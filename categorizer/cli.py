@@ -420,7 +420,7 @@ def export(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The bundle folder to write.")],
     quantize: Annotated[
-        str, typer.Option(help="int8 (dynamic quantization) or none (fp32).")
+        str, typer.Option(help="int8 (dynamic, or weight-only if that drifts) or none (fp32).")
     ] = "int8",
     data: Annotated[
         Path | None,
