@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,12 @@ def tiny_labeled_file(folder: Path, n: int = 240, seed: int = 31) -> Path:
     out = folder / "labels.parquet"
     label_file(corpus, out, teacher, taxonomy=taxonomy)
     return out
+
+
+@pytest.fixture(scope="session")
+def labeled_file() -> Callable[..., Path]:
+    """`tiny_labeled_file`, for fixtures that need labeled files of their own size and seed."""
+    return tiny_labeled_file
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,33 +13,17 @@ import pytest
 pytest.importorskip("torch")
 
 from categorizer.taxonomy import default_taxonomy, load_taxonomy
-from training.data import write_frame
 from training.distill import train
-from training.labeling import label_file
-from training.synth import SynthConfig, generate
-from training.teachers import make_teacher
 from training.train_config import ConfigError, TrainConfig
 
 TINY = {"student": "scratch:L1-H64", "vocab_size": 300, "threads": 1, "batch_size": 16}
 
 
-def labeled(folder: Path, n: int, seed: int) -> Path:
-    """n synthetic rows labeled by the real labels: teacher (gold as teacher)."""
-    taxonomy = default_taxonomy()
-    corpus = write_frame(
-        generate(SynthConfig(n=n, seed=seed, workers=1)), folder / "corpus.parquet"
-    )
-    teacher = make_teacher("labels:category", taxonomy, detailed_column="detailed_category")
-    out = folder / "labels.parquet"
-    label_file(corpus, out, teacher, taxonomy=taxonomy)
-    return out
-
-
 @pytest.fixture(scope="module")
-def memorise(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def memorise(tmp_path_factory: pytest.TempPathFactory, labeled_file: Callable) -> Path:
     """64 training rows; validation and test repeat 32 of them, so scores measure memorisation."""
     folder = tmp_path_factory.mktemp("memorise")
-    frame = pd.read_parquet(labeled(folder, 64, seed=11))
+    frame = pd.read_parquet(labeled_file(folder, 64, seed=11))
     frame["split"] = "train"
     repeat = frame.iloc[:32]
     frame = pd.concat([frame, repeat.assign(split="validation"), repeat.assign(split="test")])
@@ -48,8 +33,8 @@ def memorise(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return labeled(tmp_path_factory.mktemp("corpus"), 400, seed=12)
+def corpus(tmp_path_factory: pytest.TempPathFactory, labeled_file: Callable) -> Path:
+    return labeled_file(tmp_path_factory.mktemp("corpus"), 400, seed=12)
 
 
 def test_tiny_student_overfits_64_rows(memorise: Path, tmp_path: Path) -> None:
