@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, write_result
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {
@@ -243,10 +243,7 @@ def main() -> None:
     result["machine"] = machine_info()
     result["date"] = dt.date.today().isoformat()
     out = args.out or RESULTS / f"engine_{args.name or args.run.resolve().name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
-    print(f"written to {out}")
+    write_result(result, out)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,13 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": versions,
     }
+
+
+def write_result(result: dict[str, Any], out: Path) -> None:
+    """Write a benchmark's result as JSON and print it (less the machine block) and its path."""
+    import json
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+    print(f"written to {out}")

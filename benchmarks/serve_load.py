@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, write_result
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {"c1_p50_ms": 3.0, "c1_p99_ms": 10.0, "batch64_tx_per_s": 1_500}
@@ -316,10 +316,7 @@ def main() -> None:
         "date": dt.date.today().isoformat(),
     }
     out = args.out or RESULTS / f"serve_{args.name or args.bundle.resolve().name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
-    print(f"written to {out}")
+    write_result(result, out)
 
 
 if __name__ == "__main__":

@@ -304,25 +304,9 @@ def label(
 @contextlib.contextmanager
 def _label_progress() -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar (rows, rate, ETA) and the callback that drives it."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from categorizer.cli_tables import rows_progress
 
-    columns = (
-        TextColumn("labeling"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with rows_progress("labeling", err_console) as bar:
         task = bar.add_task("label", total=None, rate="")
         first: list[float] = []  # (rows already done, time) when the teacher's work began
 

@@ -122,26 +122,10 @@ def _predict_file(
 @contextlib.contextmanager
 def _progress(err_console: Console) -> Iterator[Callable[[int, int | None], None]]:
     """A rich progress bar (rows, rate, ETA) and the callback that drives it."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from categorizer.cli_tables import rows_progress
 
-    columns = (
-        TextColumn("categorizing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
     started = time.perf_counter()
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with rows_progress("categorizing", err_console) as bar:
         task = bar.add_task("predict", total=None, rate="")
 
         def update(done: int, total: int | None) -> None:

@@ -1,9 +1,11 @@
-"""The rich tables the CLI prints after `label` and `train` (kept out of cli.py)."""
+"""The rich tables and progress bars the CLI prints (kept out of cli.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 
@@ -52,3 +54,28 @@ def train_table(result: Any) -> Table:
         f"temperature {metrics['temperature']:.3f}, {result.seconds:.0f} s on {metrics['device']}"
     )
     return table
+
+
+def rows_progress(label: str, console: Console) -> Progress:
+    """A transient progress bar over rows: count, a `rate` field, elapsed time and ETA.
+
+    Add its task with a `rate=""` field; `label` and `predict` drive it their own way.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    return Progress(*columns, console=console, transient=True)
