@@ -11,8 +11,11 @@ DEMO_ARGS ?=
 # `make bench-serve BUNDLE=runs/bundle`: HTTP latency and throughput of `categorizer serve`.
 BUNDLE ?= runs/bundle
 BENCH_SERVE_ARGS ?=
+# `make report BUNDLE=runs/bundle RUN=runs/student`: the stakeholder report (`categorizer bench`).
+RUN ?= runs/student
+REPORT ?= reports/$(notdir $(BUNDLE))
 
-.PHONY: install llama-server demo test lint format bench bench-serve clean
+.PHONY: install llama-server demo test lint format bench bench-serve report clean
 
 install: $(STAMP)
 
@@ -50,6 +53,9 @@ bench: install
 
 bench-serve: install
 	$(BIN)/python -m benchmarks.serve_load --bundle $(BUNDLE) $(BENCH_SERVE_ARGS)
+
+report: install
+	$(BIN)/categorizer bench --bundle $(BUNDLE) --run $(RUN) --out $(REPORT)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -3,7 +3,8 @@
 For one training run and its bundles (exported here into a temporary folder when not given):
 
 * cold start: a fresh ``python`` that imports `categorizer.engine`, loads (and verifies) the
-  bundle and predicts once; the import + load target is 1.5 s;
+  bundle and predicts once; the import + load target is 1.5 s; then it predicts a batch of 64
+  and reports its peak RSS (the serving process's memory floor);
 * latency at batch 1 (p50/p99 over ``--calls`` calls, texts to predictions) and throughput at
   batch 64 (transactions/s), on 1 and 2 threads, for the run's torch model (HF tokenizer +
   forward pass, as a plain transformers pipeline does) and each bundle (`Categorizer`);
@@ -45,7 +46,7 @@ TARGETS = {
     "speedup_vs_torch_batch64": 5.0,
 }
 _COLD_SCRIPT = """
-import json, sys, time
+import json, resource, sys, time
 started = time.perf_counter()
 from categorizer.engine import Categorizer
 imported = time.perf_counter()
@@ -53,9 +54,16 @@ engine = Categorizer.load(sys.argv[1], threads=int(sys.argv[2]))
 loaded = time.perf_counter()
 engine.predict(["POS PURCHASE STARBUCKS #1234 SEATTLE WA"])
 done = time.perf_counter()
+engine.predict(["ACH DEPOSIT ACME CORP PAYROLL PPD ID 1234567890 WEB"] * 64)
 heavy = [m for m in ("torch", "transformers", "pandas") if m in sys.modules]
+try:  # VmHWM: this image's peak RSS (ru_maxrss would include the parent's, from before exec)
+    status = open("/proc/self/status").read()
+    peak_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
+except (OSError, IndexError):
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"import_s": imported - started, "load_s": loaded - imported,
-                  "first_predict_s": done - loaded, "heavy_modules": heavy}))
+                  "first_predict_s": done - loaded, "peak_rss_mb": peak_mb,
+                  "heavy_modules": heavy}))
 """
 
 Infer = Callable[[Sequence[str]], Any]
@@ -87,7 +95,7 @@ def cold_start(bundle: Path, threads: int, repeats: int) -> dict[str, Any]:
         runs.append(figures)
     out = {
         key: round(statistics.median(r[key] for r in runs), 3)
-        for key in ("import_s", "load_s", "first_predict_s", "process_s")
+        for key in ("import_s", "load_s", "first_predict_s", "process_s", "peak_rss_mb")
     }
     out["import_and_load_s"] = round(out["import_s"] + out["load_s"], 3)
     out["heavy_modules"] = sorted({m for r in runs for m in r["heavy_modules"]})
@@ -96,7 +104,7 @@ def cold_start(bundle: Path, threads: int, repeats: int) -> dict[str, Any]:
 
 
 def latency(infer: Infer, texts: Sequence[str], calls: int, warmup: int = 20) -> dict[str, float]:
-    """Milliseconds per call at batch 1: p50, p99 and mean."""
+    """Milliseconds per call at batch 1: p50, p95, p99 and mean."""
     for i in range(warmup):
         infer([texts[i % len(texts)]])
     times = np.empty(calls)
@@ -107,6 +115,7 @@ def latency(infer: Infer, texts: Sequence[str], calls: int, warmup: int = 20) ->
         times[i] = time.perf_counter() - started
     return {
         "p50_ms": round(float(np.percentile(times, 50)) * 1e3, 3),
+        "p95_ms": round(float(np.percentile(times, 95)) * 1e3, 3),
         "p99_ms": round(float(np.percentile(times, 99)) * 1e3, 3),
         "mean_ms": round(float(times.mean()) * 1e3, 3),
     }

@@ -107,14 +107,14 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the server exited with code {process.returncode}")
+            raise RuntimeError(f"the server exited with code {process.returncode}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"the server was not ready after {timeout:.0f} s")
+    raise RuntimeError(f"the server was not ready after {timeout:.0f} s")
 
 
 _JSON = {"content-type": "application/json"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import sys
 import time
@@ -582,19 +583,86 @@ def serve(
 
 @app.command()
 @handle_errors
+def bench(
+    bundle: Annotated[Path, typer.Option(help="The student's bundle (the headline student).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The report folder to write.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Labeled held-out file (default: the run's test split).")
+    ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(help="The bundle's training run: adds torch, fp32, baselines, pipeline."),
+    ] = None,
+    compare: Annotated[
+        list[str] | None, typer.Option(help="Another bundle to score: NAME=DIR (repeatable).")
+    ] = None,
+    teacher_meta: Annotated[
+        Path | None, typer.Option(help="The label run's metadata (default: DATA.meta.json).")
+    ] = None,
+    gold_column: Annotated[
+        str | None, typer.Option(help="Gold primary labels (default: category, if present).")
+    ] = None,
+    price: Annotated[
+        list[str] | None,
+        typer.Option(help="API price per 1M tokens: NAME=IN/OUT[@DATE] (repeatable)."),
+    ] = None,
+    vcpu_hour_usd: Annotated[float | None, typer.Option(min=0.0, help="USD per vCPU-hour.")] = None,
+    gpu_hour_usd: Annotated[float | None, typer.Option(min=0.0, help="USD per GPU-hour.")] = None,
+    calls: Annotated[int, typer.Option(min=1, help="Batch-1 calls per variant.")] = 200,
+    batches: Annotated[int, typer.Option(min=1, help="Batch-64 calls per variant.")] = 20,
+    http_seconds: Annotated[
+        float, typer.Option(min=0.0, help="Seconds per HTTP phase (0: skip HTTP).")
+    ] = 3.0,
+    baselines: Annotated[bool, typer.Option(help="Train and score the baselines.")] = True,
+) -> None:
+    """Benchmark a student against its teacher: accuracy, speed, cost; write the report.
+
+    Writes OUT/results.json, OUT/report.md (+ figures) and a self-contained OUT/report.html.
+
+    Example: categorizer bench --bundle runs/bundle --run runs/student --out reports/student
+    """
+    from benchmarks.bench import BenchConfig, parse_bench_options, run_bench
+
+    try:
+        prices, pairs = parse_bench_options(price, vcpu_hour_usd, gpu_hour_usd, compare)
+        config = BenchConfig(
+            bundle=bundle, out=out, data=data, run=run, compare=pairs, teacher_meta=teacher_meta,
+            gold_column=gold_column, calls=calls, batches=batches, http_seconds=http_seconds,
+            baselines=baselines, prices=prices,
+        )  # fmt: skip
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    with err_console.status("bench…") as status:
+        paths = run_bench(config, lambda name: status.update(f"bench: {name}…"))
+    from benchmarks.demo import headline_table
+
+    console.print(headline_table(json.loads(paths["results"].read_text(encoding="utf-8"))))
+    console.print(f"report: {paths['html']} (and {paths['markdown'].name}, results.json)")
+
+
+@app.command()
+@handle_errors
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
-    fast: Annotated[bool, typer.Option(help="A small run for CI (a minute or less).")] = False,
-    n: Annotated[int | None, typer.Option(help="Corpus size (default 50,000; 5,000 fast).")] = None,
+    fast: Annotated[bool, typer.Option(help="A small run for CI (under 5 minutes).")] = False,
+    n: Annotated[
+        int | None, typer.Option(help="Oracle corpus size (default 10,000; 2,000 fast).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Run the pipeline end to end on the embedded synthetic corpus and print a summary.
+    """Run the whole loop offline: synth, teacher labels, train, export int8, bench, report.
 
     Example: categorizer demo --fast --out runs/demo
     """
-    from training.commands import run_demo
+    from benchmarks.demo import DemoConfig, run_demo
 
-    run_demo(out=out, n=n or (5_000 if fast else 50_000), seed=seed, console=console)
+    try:
+        config = DemoConfig(out=out, fast=fast, seed=seed, rows=n)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    run_demo(config, console=console)
 
 
 def main() -> None:

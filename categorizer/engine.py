@@ -228,6 +228,11 @@ class Categorizer:
             return []
         return self.decide(self.logits(texts))
 
+    def primary_probs(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities over the primary categories (rows × primaries)."""
+        probs = softmax(logits / self._manifest.temperature)
+        return probs if self._to_primary is None else probs @ self._to_primary
+
     def decide(self, logits: np.ndarray) -> list[Prediction]:
         """Turn raw logits (rows × labels) into calibrated predictions."""
         probs = softmax(logits / self._manifest.temperature)

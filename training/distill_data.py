@@ -109,6 +109,38 @@ def load_labeled(path: str | Path, taxonomy: Taxonomy, config: TrainConfig) -> L
     )
 
 
+def load_eval(path: str | Path, taxonomy: Taxonomy, gold_column: str | None) -> LabeledData:
+    """Read a soft-label file for evaluation only: every labeled row, all in the "test" split.
+
+    Args:
+        path: A `categorizer label` output held out from training.
+        taxonomy: The taxonomy it must have been labeled with.
+        gold_column: Column of gold primary labels, or None.
+
+    Raises:
+        FileNotFoundError, DataError, TaxonomyError: as `load_labeled`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"labeled file {path} does not exist")
+    frame = _read(path)
+    _check_taxonomy(path, taxonomy)
+    labeled = frame["teacher_probs"].notna().to_numpy()
+    frame = frame[labeled]
+    if frame.empty:
+        raise DataError(path, "no labeled rows to evaluate", column="teacher_probs")
+    probs = _teacher_probs(path, frame, len(taxonomy.labels))
+    return LabeledData(
+        texts=_texts(frame),
+        teacher_probs=probs,
+        targets=probs.argmax(axis=1).astype(np.int64),
+        gold=_gold(path, frame, taxonomy, gold_column),
+        split=np.full(len(frame), "test"),
+        difficulty=frame["difficulty"].astype(str).to_numpy() if "difficulty" in frame else None,
+        dropped=int((~labeled).sum()),
+    )
+
+
 def _read(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)

@@ -69,6 +69,9 @@ class LabelSummary:
     limit: int | None = None
     examples: dict[str, Any] | None = None
     failures: dict[str, int] = field(default_factory=dict)
+    # Where a local teacher ran, so a report can price its seconds (cores × an hourly price).
+    device: str = ""
+    vcpus: int | None = None
 
     @property
     def done(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -159,6 +160,8 @@ def label_file(
         rows=len(frame),
         limit=limit,
         started=_now(),
+        device=str(getattr(teacher, "device", "")),
+        vcpus=os.cpu_count(),
     )
     if retriever is not None:
         source = examples if isinstance(examples, str | Path) else getattr(retriever, "source", "")

@@ -35,7 +35,7 @@ GOOD_CSV = """Date,Memo,Amount,Currency
 def test_help_lists_the_commands() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("synth", "validate", "label", "demo"):
+    for command in ("synth", "validate", "label", "bench", "demo"):
         assert command in result.stdout
 
 
@@ -119,12 +119,3 @@ def test_synth_rejects_a_bad_n(tmp_path: Path) -> None:
     result = run("synth", "--n", "0", "--out", tmp_path / "x.csv")
     assert result.returncode == 2
     assert "--n" in result.stderr
-
-
-def test_demo_fast_runs_end_to_end(tmp_path: Path) -> None:
-    result = run("demo", "--fast", "--out", tmp_path / "demo")
-    assert result.returncode == 0, result.stderr
-    assert "FOOD_AND_DRINK" in result.stdout
-    assert (tmp_path / "demo" / "corpus_split.parquet").exists()
-    split = pd.read_parquet(tmp_path / "demo" / "corpus_split.parquet")["split"]
-    assert set(split) == {"train", "validation", "test"}

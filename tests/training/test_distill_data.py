@@ -19,7 +19,13 @@ import pytest
 from categorizer.taxonomy import Taxonomy, TaxonomyError, default_taxonomy
 from categorizer.text import descriptor_key, to_model_text
 from training.data import write_frame
-from training.distill_data import LabeledData, load_labeled, parent_index, student_labels
+from training.distill_data import (
+    LabeledData,
+    load_eval,
+    load_labeled,
+    parent_index,
+    student_labels,
+)
 from training.errors import DataError, SplitError
 from training.labeling import label_file
 from training.losses import IGNORE_INDEX
@@ -542,3 +548,23 @@ def test_hard_targets_teacher_keeps_gold_for_scoring_only(
     assert np.array_equal(gold.targets, gold.gold)
     with pytest.raises(ConfigError, match="gold column"):
         TrainConfig(hard_targets="gold")
+
+
+def test_load_eval_keeps_every_row_as_test(labeled: Path, taxonomy: Taxonomy) -> None:
+    data = load_eval(labeled, taxonomy, "category")
+    frame = pd.read_parquet(labeled)
+    assert len(data.texts) == len(frame)
+    assert set(data.split) == {"test"}
+    assert data.gold is not None
+    assert (data.gold == [taxonomy.index(c) for c in frame["category"]]).all()
+    assert load_eval(labeled, taxonomy, None).gold is None
+    with pytest.raises(DataError, match="no gold column 'nope'"):
+        load_eval(labeled, taxonomy, "nope")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_eval(labeled.with_name("missing.parquet"), taxonomy, None)
+
+
+def test_label_metadata_records_where_the_teacher_ran(labeled: Path) -> None:
+    meta = json.loads(labeled.with_name(labeled.name + ".meta.json").read_text())
+    assert meta["vcpus"] >= 1
+    assert meta["device"] == ""  # a labels: teacher runs nowhere

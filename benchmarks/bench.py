@@ -1,0 +1,395 @@
+"""`categorizer bench`: accuracy, speed and cost of a student against its teacher, as a report.
+
+For a bundle (and, optionally, the training run it came from) on a labeled held-out set:
+
+* accuracy of every variant — the teacher (its labels in the file), the student as ONNX int8,
+  ONNX fp32 and torch fp32, any bundles given to compare, and two baselines trained on the same
+  teacher labels (TF-IDF + logistic regression; zero-shot MiniLM embeddings) — against gold and
+  against the teacher, with per-category figures, calibration and the abstain curve;
+* speed of every variant in this process (batch 1 latency, batch 64 throughput, 1 thread and all
+  cores), HTTP latency through a real `categorizer serve`, cold start and peak memory, and the
+  throughput of a plain transformers pipeline on the same student;
+* cost per million transactions from the teacher's label metadata (tokens or seconds) and the
+  student's measured CPU-seconds (`benchmarks.cost`).
+
+`benchmarks.report.write_report` turns the result into results.json, report.md and report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.variants import Variant, all_threads, measure_speed
+
+logger = logging.getLogger(__name__)
+Step = Callable[[str], None]
+
+
+@dataclass
+class BenchConfig:
+    """What to benchmark and how long to measure.
+
+    Attributes:
+        bundle: The student's bundle (the headline student).
+        out: The report folder (created).
+        data: A labeled held-out file; default: the test split of `run`'s labeled data.
+        run: The training run of the bundle: adds torch fp32, ONNX fp32, the baselines (trained
+            on its train split) and the pipeline comparison.
+        compare: More bundles to score, by display name.
+        teacher_meta: The label run's metadata (default: DATA.meta.json when it exists).
+        gold_column: Gold primary labels (default: "category" when the file has it).
+        calls: Batch-1 calls per variant and thread count.
+        batches: Batch-64 calls per variant and thread count.
+        http_seconds: Seconds per HTTP load phase; 0 skips the HTTP measurement.
+        baselines: Train and score the baselines (needs `run`).
+        cold_repeats: Fresh interpreters for the cold-start median.
+        prices: Keyword arguments for `benchmarks.cost.cost_report` (API prices, hourly prices).
+        name: The report's name (default: the out folder's name).
+    """
+
+    bundle: Path
+    out: Path
+    data: Path | None = None
+    run: Path | None = None
+    compare: dict[str, Path] = field(default_factory=dict)
+    teacher_meta: Path | None = None
+    gold_column: str | None = None
+    calls: int = 200
+    batches: int = 20
+    http_seconds: float = 3.0
+    baselines: bool = True
+    cold_repeats: int = 3
+    prices: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.bundle, self.out = Path(self.bundle), Path(self.out)
+        if not (self.bundle / "manifest.json").is_file():
+            raise ValueError(f"--bundle {self.bundle} is not a bundle (no manifest.json)")
+        if self.data is None and self.run is None:
+            raise ValueError("give --data LABELED_FILE, or --run RUN_DIR to use its test split")
+        for name, path in (("--data", self.data), ("--teacher-meta", self.teacher_meta)):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name} {path} does not exist")
+        if self.run is not None and not (Path(self.run) / "student.json").is_file():
+            raise ValueError(f"--run {self.run} is not a training run (no student.json)")
+        if self.calls < 1 or self.batches < 1 or self.cold_repeats < 1 or self.http_seconds < 0:
+            raise ValueError("calls, batches and cold_repeats must be >= 1; http_seconds >= 0")
+
+
+def run_bench(config: BenchConfig, step: Step | None = None) -> dict[str, Path]:
+    """Measure everything and write the report; returns the written files by name."""
+    from benchmarks.report import write_report
+
+    results = measure(config, step or (lambda name: None))
+    (step or (lambda name: None))("report")
+    return write_report(results, config.out)
+
+
+def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
+    """Every figure of the report, as the `benchmarks.report` results dict."""
+    from benchmarks.accuracy import difficulty_slices, variant_metrics
+    from benchmarks.machine import machine_info
+    from categorizer.bundle import load_bundle
+
+    step("data")
+    manifest = load_bundle(config.bundle)
+    taxonomy = _taxonomy(config.bundle)
+    labels = list(taxonomy.labels)
+    data, rows, data_path = _eval_data(config, taxonomy)
+    texts = [data.texts[i] for i in rows]
+    gold = None if data.gold is None else data.gold[rows]
+    teacher_probs = data.teacher_probs[rows]
+    slices = difficulty_slices(data.difficulty[rows]) if data.difficulty is not None else None
+    teacher = teacher_info(config.teacher_meta or _meta_beside(data_path))
+    student_name = f"student ({'onnx fp32' if manifest.quantization == 'none' else 'onnx int8'})"
+    variants_out = [
+        {
+            "name": f"teacher ({teacher['id']})",
+            "kind": "teacher",
+            "format": teacher["kind"],
+            "accuracy": variant_metrics(teacher_probs, labels, gold, teacher_probs, slices),
+            "speed": None,
+            "size_mb": None,
+        }
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in _variants(config, manifest, student_name, taxonomy, Path(tmp), step):
+            step(f"score {variant.name}")
+            probs = variant.load(all_threads())(texts)
+            speed_texts = texts if len(texts) >= 64 else (texts * (64 // len(texts) + 1))
+            variants_out.append(
+                {
+                    "name": variant.name,
+                    "kind": variant.kind,
+                    "format": variant.format,
+                    "accuracy": variant_metrics(probs, labels, gold, teacher_probs, slices),
+                    "speed": measure_speed(variant, speed_texts, config.calls, config.batches),
+                    "size_mb": variant.size_mb,
+                }
+            )
+    student = next(v for v in variants_out if v["name"] == student_name)
+    results: dict[str, Any] = {
+        "format": "bench-report/1",
+        "name": config.name or config.out.name,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "data": {"path": str(data_path), "rows": len(rows), "gold": gold is not None},
+        "teacher": teacher,
+        "variants": variants_out,
+        "student": student_name,
+        "bundle": {"path": str(config.bundle), "name": manifest.name, "version": manifest.version},
+    }
+    results |= _system_figures(config, student, texts, step)
+    step("cost")
+    from benchmarks.cost import cost_report
+
+    results["cost"] = cost_report(
+        teacher,
+        _cpu_seconds_per_tx(student["speed"]),
+        teacher_vcpus=teacher.get("vcpus"),
+        teacher_on_gpu="cuda" in str(teacher.get("device") or ""),
+        **config.prices,
+    )
+    results["load_average"] = round(os.getloadavg()[0], 2)
+    return results
+
+
+def _variants(
+    config: BenchConfig, manifest: Any, student_name: str, taxonomy: Any, tmp: Path, step: Step
+) -> list[Variant]:
+    """The student bundle, what the run adds (fp32 export, torch, baselines), the comparisons."""
+    from benchmarks.variants import bundle_variant, tfidf_variant, torch_variant, zero_shot_variant
+
+    variants = [bundle_variant(student_name, "student", config.bundle)]
+    if config.run is not None:
+        from training.export import export_run
+
+        other = "int8" if manifest.quantization == "none" else "none"
+        step(f"export {other}")
+        extra = export_run(config.run, tmp / f"bundle_{other}", quantize=other).bundle
+        variants.append(bundle_variant(f"student (onnx {other.replace('none', 'fp32')})",
+                                       "student", extra))  # fmt: skip
+        variants.append(torch_variant("student (torch fp32)", Path(config.run), manifest))
+    variants += [bundle_variant(name, "student", path) for name, path in config.compare.items()]
+    if config.run is not None and config.baselines:
+        step("train baselines")
+        train = _run_data(Path(config.run), taxonomy)
+        idx = train.subset("train")
+        targets = train.teacher_probs[idx].argmax(axis=1)
+        variants.append(tfidf_variant(taxonomy.labels, [train.texts[i] for i in idx], targets, 0))
+        variants.append(zero_shot_variant(taxonomy))
+    return variants
+
+
+def _system_figures(
+    config: BenchConfig, student: dict[str, Any], texts: Sequence[str], step: Step
+) -> dict[str, Any]:
+    """HTTP latency, cold start, peak memory and the pipeline comparison."""
+    from benchmarks.engine import cold_start
+
+    step("cold start")
+    cold = cold_start(config.bundle, all_threads(), config.cold_repeats)
+    figures: dict[str, Any] = {
+        "cold_start": {k: cold[k] for k in ("import_and_load_s", "first_predict_s")},
+        "peak_memory_mb": round(cold["peak_rss_mb"], 1),
+        "http": None,
+        "pipeline": None,
+    }
+    if config.http_seconds > 0:
+        step("http")
+        figures["http"] = http_figures(config.bundle, config.http_seconds)
+    if config.run is not None:
+        step("transformers pipeline")
+        tx_per_s = pipeline_tx_per_s(Path(config.run), texts, config.batches)
+        student_tx = student["speed"]["batch64_tx_per_s_all"]
+        figures["pipeline"] = {
+            "tx_per_s": tx_per_s,
+            "student_tx_per_s": student_tx,
+            "ratio": round(student_tx / tx_per_s, 2),
+        }
+    return figures
+
+
+def teacher_info(meta_path: Path | None) -> dict[str, Any]:
+    """The teacher's identity, latency and tokens per transaction, from its label metadata.
+
+    Seconds and tokens are per teacher call (cache hits cost nothing and are left out).
+    """
+    if meta_path is None:
+        return {
+            "id": "unknown", "prompt_version": None, "kind": "unknown", "seconds_per_tx": None,
+            "prompt_tokens_per_tx": None, "completion_tokens_per_tx": None, "hardware": None,
+            "source": "no label metadata (pass --teacher-meta LABELS.meta.json)",
+        }  # fmt: skip
+    meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
+    calls = meta.get("teacher_calls") or 0
+    teacher_id = str(meta.get("teacher", "unknown"))
+    kind = {"hf": "local", "openai": "api", "labels": "labels"}.get(teacher_id.split(":")[0])
+
+    def per_call(key: str) -> float | None:
+        return round(meta[key] / calls, 4) if calls and meta.get(key) else None
+
+    return {
+        "id": teacher_id,
+        "prompt_version": meta.get("prompt_version"),
+        "kind": kind or "unknown",
+        "seconds_per_tx": per_call("teacher_seconds"),
+        "prompt_tokens_per_tx": per_call("prompt_tokens"),
+        "completion_tokens_per_tx": per_call("completion_tokens"),
+        "hardware": meta.get("hardware"),
+        "vcpus": meta.get("vcpus"),
+        "device": meta.get("device") or None,
+        "rows": meta.get("rows"),
+        "source": f"label metadata {Path(meta_path).name} ({calls:,} teacher calls)",
+    }
+
+
+def http_figures(bundle: Path, seconds: float) -> dict[str, Any]:
+    """Single-transaction latency at concurrency 1 and 8, and 64-row throughput (best of 1 and 2
+    concurrent callers), over HTTP."""
+    from benchmarks import serve_load
+
+    args = argparse.Namespace(
+        seconds=seconds, warmup=min(1.0, seconds), concurrency=[1, 8], batch=64,
+        batch_concurrency=[1, 2], texts=1_000, seed=0, client="raw",
+    )  # fmt: skip
+    with serve_load.server(bundle, serve_load.free_port(), None) as url:
+        measured = serve_load.measure(url, args)
+    out: dict[str, Any] = {
+        f"concurrency_{r['concurrency']}": {
+            k: r.get(k) for k in ("p50_ms", "p95_ms", "p99_ms", "requests_per_s")
+        }
+        for r in measured["single"]
+    }
+    out["batch64_tx_per_s"] = measured["best_batch64_tx_per_s"]
+    return out
+
+
+def pipeline_tx_per_s(run: Path, texts: Sequence[str], batches: int) -> float:
+    """Throughput of a plain transformers pipeline on the run's student, 64 texts per call.
+
+    A ``cls`` student is a stock sequence classifier: ``pipeline("text-classification")``. The
+    default mean-pooled head is not a transformers class, so its plain-pipeline equivalent is
+    ``pipeline("feature-extraction")`` on the encoder, then the mean and the linear head.
+    """
+    import torch
+    from transformers import AutoTokenizer, pipeline
+
+    from benchmarks.engine import throughput
+    from training.onnx_export import load_torch_student
+
+    torch.set_num_threads(all_threads())
+    student = json.loads((run / "student.json").read_text(encoding="utf-8"))
+    tokenizer = AutoTokenizer.from_pretrained(run / "model", local_files_only=True)
+    model = load_torch_student(run / "model", student["pooling"])
+    options = {"truncation": True, "max_length": student["max_length"]}
+    if student["pooling"] == "cls":
+        pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
+        return throughput(
+            lambda batch: pipe(list(batch), batch_size=64, **options), texts, 64, batches
+        )
+    pipe = pipeline("feature-extraction", model=model.encoder, tokenizer=tokenizer, device=-1)
+    weight = model.classifier.weight.detach().numpy()
+    bias = model.classifier.bias.detach().numpy()
+
+    def classify(batch: Sequence[str]) -> list[int]:
+        features = pipe(list(batch), batch_size=64, return_tensors=True, tokenize_kwargs=options)
+        pooled = np.stack([f[0].mean(dim=0).numpy() for f in features])
+        return (pooled @ weight.T + bias).argmax(axis=1).tolist()
+
+    return throughput(classify, texts, 64, batches)
+
+
+def _cpu_seconds_per_tx(speed: dict[str, Any]) -> float:
+    """CPU-seconds per transaction at batch 64: the dearer of 1 thread and all cores."""
+    one = 1.0 / speed["batch64_tx_per_s_1thread"]
+    every = speed["threads_all"] / speed["batch64_tx_per_s_all"]
+    return max(one, every)
+
+
+def _taxonomy(bundle: Path) -> Any:
+    from categorizer.taxonomy import load_taxonomy
+
+    return load_taxonomy(bundle / "taxonomy.yaml")
+
+
+def _eval_data(config: BenchConfig, taxonomy: Any) -> tuple[Any, np.ndarray, Path]:
+    """The evaluation rows: all of --data, or the run's test split."""
+    from training.distill_data import load_eval
+
+    if config.data is not None:
+        path = Path(config.data)
+        data = load_eval(path, taxonomy, config.gold_column or _default_gold(path))
+        return data, np.arange(len(data.texts)), path
+    data = _run_data(Path(config.run), taxonomy)  # type: ignore[arg-type]
+    return data, data.subset("test"), Path(_run_student(Path(config.run))["data_path"])
+
+
+def _run_data(run: Path, taxonomy: Any) -> Any:
+    """The run's labeled data, split exactly as training split it."""
+    from training.distill_data import load_labeled
+    from training.train_config import load_config
+
+    config = load_config(run / "train_config.json")
+    data_path = Path(_run_student(run)["data_path"])
+    if config.gold_column is None and _default_gold(data_path):
+        config = dataclasses.replace(config, gold_column=_default_gold(data_path))
+    return load_labeled(data_path, taxonomy, config)
+
+
+def _run_student(run: Path) -> dict[str, Any]:
+    return json.loads((run / "student.json").read_text(encoding="utf-8"))
+
+
+def _default_gold(path: Path) -> str | None:
+    """ "category" when the labeled file has that column (the synthetic corpus's gold)."""
+    import pyarrow.parquet as pq
+
+    return "category" if "category" in pq.read_schema(path).names else None
+
+
+def _meta_beside(data_path: Path) -> Path | None:
+    meta = Path(f"{data_path}.meta.json")
+    return meta if meta.is_file() else None
+
+
+def parse_bench_options(
+    prices: list[str] | None,
+    vcpu_hour_usd: float | None,
+    gpu_hour_usd: float | None,
+    compare: list[str] | None,
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The CLI's price and --compare options as `cost_report` keywords and named bundles.
+
+    Raises:
+        ValueError: A malformed NAME=DIR or price spec.
+    """
+    from benchmarks.cost import parse_price
+
+    options: dict[str, Any] = {}
+    if prices:
+        options["api_prices"] = tuple(parse_price(spec) for spec in prices)
+    if vcpu_hour_usd is not None:
+        options["vcpu_hour_usd"] = vcpu_hour_usd
+    if gpu_hour_usd is not None:
+        options["gpu_hour_usd"] = gpu_hour_usd
+    pairs: dict[str, Path] = {}
+    for spec in compare or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"--compare expects NAME=BUNDLE_DIR, got {spec!r}")
+        pairs[name.strip()] = Path(path.strip())
+    return options, pairs

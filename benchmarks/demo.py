@@ -1,0 +1,222 @@
+"""`categorizer demo`: the whole loop offline, from a synthetic corpus to the stakeholder report.
+
+1. synth — a synthetic corpus with ground truth (the oracle corpus) and the 1,000 transactions
+   the offline LLM teacher labeled (seed 101);
+2. teacher — SmolLM2-135M with 4 retrieved few-shot examples labels those 1,000 rows. On 2 CPU
+   cores that takes about 80 minutes, so the demo uses the teacher's shipped outputs
+   (`benchmarks/teacher_outputs/`, with the metadata of the run that produced them and the
+   command that regenerates them) after checking they are the outputs for this very corpus;
+   the oracle corpus is labeled by its ground truth (`labels:category`), which is what
+   distillation from a strong teacher looks like;
+3. train — one student from each teacher;
+4. export — both to int8 bundles (the parity gate applies);
+5. bench — the report of the LLM teacher's student against its teacher, with the oracle student
+   beside it (`benchmarks.bench`).
+
+Each step's time is printed. `--fast` (CI) trains on less and measures for less time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+TEACHER_OUTPUTS = Path(__file__).parent / "teacher_outputs" / "smollm2_fewshot.parquet"
+LLM_CORPUS = {"n": 1_000, "seed": 101}
+
+
+@dataclass
+class DemoConfig:
+    """Sizes of one demo run.
+
+    Attributes:
+        out: The output folder (corpora, labels, runs, bundles, report).
+        fast: A small run for CI: fewer rows, epochs and measurements.
+        seed: Seed of the oracle corpus and of training.
+        rows: Rows of the oracle corpus (default 10,000; 2,000 fast).
+        student: The student spec of both students.
+    """
+
+    out: Path = Path("runs/demo")
+    fast: bool = False
+    seed: int = 0
+    rows: int | None = None
+    student: str = "scratch:L2-H128"
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.rows is None:
+            self.rows = 2_000 if self.fast else 10_000
+        if self.rows < 200:
+            raise ValueError(f"--n must be at least 200 (a test split to score), got {self.rows}")
+
+
+def run_demo(config: DemoConfig, console: Console) -> dict[str, Path]:
+    """Run every step, print each step's time, the headline table and how to serve the bundle.
+
+    Returns:
+        The report's files (results, markdown, html, figures) by name.
+    """
+    out = config.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    with _step("synth", timings, console):
+        corpus, llm_corpus = _synth(out, config)
+    with _step("teacher labels", timings, console):
+        llm_labels = shipped_teacher_labels(llm_corpus, out / "llm_labels.parquet")
+        oracle_labels = _oracle_labels(corpus, out / "oracle_labels.parquet")
+    with _step("train", timings, console):
+        llm_run = _train(llm_labels, out / "run_llm", config, llm=True)
+        oracle_run = _train(oracle_labels, out / "run_oracle", config, llm=False)
+    with _step("export int8", timings, console):
+        bundle = _export(llm_run, out / "bundle_llm")
+        oracle_bundle = _export(oracle_run, out / "bundle_oracle")
+    with _step("bench + report", timings, console):
+        paths = _bench(config, out, llm_run, bundle, oracle_bundle, llm_labels, console)
+    console.print(headline_table(json.loads(paths["results"].read_text(encoding="utf-8"))))
+    console.print("steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    console.print(f"total: {sum(timings.values()):.0f} s")
+    console.print(f"report: {paths['html']} (and {paths['markdown'].name}, results.json)")
+    console.print(f"serve the student: categorizer serve --bundle {bundle}")
+    console.print(f"the oracle student (ground-truth teacher): {oracle_bundle}")
+    return paths
+
+
+@contextmanager
+def _step(name: str, timings: dict[str, float], console: Console) -> Iterator[None]:
+    started = time.perf_counter()
+    console.print(f"[bold]{name}[/bold]…")  # no live spinner: the steps show their own progress
+    yield
+    timings[name] = time.perf_counter() - started
+    console.print(f"[green]✓[/green] {name}: {timings[name]:.1f} s")
+
+
+def _synth(out: Path, config: DemoConfig) -> tuple[Path, Path]:
+    from training.commands import run_synth
+
+    corpus, llm_corpus = out / "corpus.parquet", out / "llm_corpus.parquet"
+    run_synth(corpus, n=config.rows or 0, seed=config.seed)
+    run_synth(llm_corpus, n=LLM_CORPUS["n"], seed=LLM_CORPUS["seed"])
+    return corpus, llm_corpus
+
+
+def shipped_teacher_labels(corpus: Path, out: Path, shipped: Path = TEACHER_OUTPUTS) -> Path:
+    """Copy the LLM teacher's shipped outputs to `out`, after checking they label `corpus`.
+
+    Raises:
+        ValueError: The corpus is not the one the outputs were made for (another synth version
+            or seed); the message gives the command that regenerates them.
+    """
+    import pandas as pd
+
+    meta = json.loads(Path(f"{shipped}.meta.json").read_text(encoding="utf-8"))
+    labeled = pd.read_parquet(shipped)
+    rows = pd.read_parquet(corpus, columns=["description", "amount"])
+    same = len(rows) == len(labeled) and (
+        rows["description"].tolist() == labeled["description"].tolist()
+        and rows["amount"].tolist() == labeled["amount"].tolist()
+    )
+    if not same:
+        raise ValueError(
+            f"{shipped} holds the teacher's labels of another corpus than {corpus} "
+            f"(the synthetic generator changed?); regenerate them with: {meta['regenerate']}"
+        )
+    shutil.copyfile(shipped, out)
+    meta |= {"output": str(out), "shipped_from": str(shipped)}
+    Path(f"{out}.meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return out
+
+
+def _oracle_labels(corpus: Path, out: Path) -> Path:
+    from training.labeling import label_file
+    from training.teachers import make_teacher
+
+    teacher = make_teacher("labels:category", _taxonomy(), detailed_column="detailed_category")
+    try:
+        label_file(corpus, out, teacher, taxonomy=_taxonomy(), cache_path=out.with_suffix(".db"))
+    finally:
+        teacher.close()
+    return out
+
+
+def _train(data: Path, run_dir: Path, config: DemoConfig, *, llm: bool) -> Path:
+    from training.distill import train
+    from training.train_config import load_config
+
+    overrides: dict[str, Any] = {
+        "student": config.student,
+        "gold_column": "category",
+        "hard_targets": "teacher",
+        "seed": config.seed,
+        "batch_size": 32,
+        "lr": 2e-3,
+        "epochs": (4 if config.fast else 10) if not llm else (6 if config.fast else 15),
+    }
+    if llm:
+        # 1,000 rows: keep 300 for the test split, so the report's accuracy means something.
+        overrides["fractions"] = (0.6, 0.1, 0.3)
+    train(data, run_dir, load_config(None, overrides), taxonomy=_taxonomy())
+    return run_dir
+
+
+def _export(run_dir: Path, out: Path) -> Path:
+    from training.export import export_run
+
+    return export_run(run_dir, out, quantize="int8").bundle
+
+
+def _bench(
+    config: DemoConfig,
+    out: Path,
+    run: Path,
+    bundle: Path,
+    oracle_bundle: Path,
+    labels: Path,
+    console: Console,
+) -> dict[str, Path]:
+    from benchmarks.bench import BenchConfig, run_bench
+
+    bench = BenchConfig(
+        bundle=bundle,
+        out=out / "report",
+        run=run,
+        compare={"oracle student (onnx int8)": oracle_bundle},
+        teacher_meta=Path(f"{labels}.meta.json"),
+        calls=30 if config.fast else 200,
+        batches=3 if config.fast else 20,
+        http_seconds=1.0 if config.fast else 3.0,
+        cold_repeats=1 if config.fast else 3,
+        name="demo",
+    )
+    step: Callable[[str], None] = lambda name: console.log(f"bench: {name}")  # noqa: E731
+    return run_bench(bench, step)
+
+
+def headline_table(results: dict[str, Any]) -> Table:
+    """The report's headline (teacher against student) as a rich table, its sentence as title."""
+    from benchmarks.report_sections import headline
+    from benchmarks.report_sections import headline_table as plain_table
+
+    head = results.get("headline") or headline(results)
+    plain = plain_table(head)
+    table = Table(title=head["sentence"])
+    for i, column in enumerate(plain.headers):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in plain.rows:
+        table.add_row(*row)
+    return table
+
+
+def _taxonomy() -> Any:
+    from categorizer.taxonomy import default_taxonomy
+
+    return default_taxonomy()

@@ -1,0 +1,95 @@
+"""`categorizer demo --fast` end to end, as `make demo` runs it (smaller), and its guards."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from benchmarks.demo import TEACHER_OUTPUTS, DemoConfig, shipped_teacher_labels
+
+
+@pytest.mark.slow
+def test_demo_fast_runs_the_whole_loop(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "categorizer.cli", "demo", "--fast", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    stdout = result.stdout
+    for step in ("synth", "teacher labels", "train", "export int8", "bench + report"):
+        assert re.search(rf"✓ {re.escape(step)}: [0-9.]+ s", stdout), step
+    assert "cheaper" in stdout
+    assert "faster" in stdout
+    assert f"categorizer serve --bundle {out / 'bundle_llm'}" in stdout.replace("\n", "")
+
+    report = out / "report"
+    html = (report / "report.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    assert len(images) == 4
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r'(src|href)="https?://', html)
+
+    results = json.loads((report / "results.json").read_text(encoding="utf-8"))
+    names = [v["name"] for v in results["variants"]]
+    assert names[0] == "teacher (hf:smollm2)"
+    for name in ("student (onnx int8)", "student (onnx fp32)", "student (torch fp32)",
+                 "oracle student (onnx int8)", "baseline: tf-idf + logreg",
+                 "baseline: zero-shot MiniLM"):  # fmt: skip
+        assert name in names
+    for variant in results["variants"]:
+        figures = variant["accuracy"]
+        for key in ("accuracy", "macro_f1", "agreement", "ece", "per_category", "confusion",
+                    "reliability", "coverage", "slices"):  # fmt: skip
+            assert figures[key] is not None, (variant["name"], key)
+        assert set(figures["slices"]) >= {"long_tail", "chain"}
+        if variant["kind"] != "teacher":
+            assert variant["speed"]["batch64_tx_per_s_all"] > 0
+    # the teacher's figures come from the shipped label run's metadata
+    assert results["teacher"]["seconds_per_tx"] > 1.0
+    assert results["teacher"]["prompt_tokens_per_tx"] > 1000
+    for key in ("http", "cold_start", "peak_memory_mb", "pipeline", "cost", "headline", "machine"):
+        assert results[key], key
+    options = {o["name"]: o for o in results["cost"]["teacher_options"]}
+    assert any(o["basis"] == "tokens" for o in options.values())
+    assert any(o["basis"] == "local-cpu" for o in options.values())
+    assert results["headline"]["cost_usd_per_m"]["ratio"] > 1
+    assert results["headline"]["latency_ms"]["ratio"] > 1
+
+
+def test_shipped_outputs_are_checked_against_the_corpus(tmp_path: Path) -> None:
+    other = tmp_path / "other.parquet"
+    pd.read_parquet(TEACHER_OUTPUTS).iloc[:-1].to_parquet(other)
+    with pytest.raises(ValueError, match="regenerate them with: categorizer synth"):
+        shipped_teacher_labels(other, tmp_path / "labels.parquet")
+
+
+def test_shipped_outputs_match_the_demo_corpus(tmp_path: Path) -> None:
+    from training.commands import run_synth
+
+    corpus = tmp_path / "llm_corpus.parquet"
+    run_synth(corpus, n=1_000, seed=101)
+    out = shipped_teacher_labels(corpus, tmp_path / "labels.parquet")
+    meta = json.loads(Path(f"{out}.meta.json").read_text(encoding="utf-8"))
+    assert meta["teacher"] == "hf:smollm2"
+    assert meta["rows"] == 1_000
+    assert len(pd.read_parquet(out)) == 1_000
+
+
+def test_demo_config_checks_rows() -> None:
+    assert DemoConfig(fast=True).rows == 2_000
+    assert DemoConfig().rows == 10_000
+    with pytest.raises(ValueError, match="at least 200"):
+        DemoConfig(rows=50)
