@@ -110,6 +110,11 @@ class Metrics:
             ("outcome",),
             registry=self.registry,
         )
+        self.feedback_recorded = Counter(
+            "categorizer_feedback_corrections",
+            "Corrections recorded by POST /v1/feedback.",
+            registry=self.registry,
+        )
 
     def track_queue(self, pending_rows: Callable[[], int]) -> None:
         """Read the queue depth from `pending_rows` at every scrape."""

@@ -139,6 +139,7 @@ class ModelHolder:
                 max_batch=self._settings.max_batch,
                 window_ms=self._settings.batch_window_ms,
                 max_queue=self._settings.max_queue,
+                inline_max_rows=self._settings.inline_max_rows,
                 on_batch=self._metrics.observe_batch,
             )
             batcher.start()

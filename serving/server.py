@@ -50,8 +50,13 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int = 1) ->
     """
     import uvicorn
 
+    from serving.registry_watch import resolve_bundle
+
+    settings = resolve_bundle(settings)
     if settings.bundle is None:
-        raise ValueError("no model bundle: pass --bundle DIR or set CATEGORIZER_BUNDLE")
+        raise ValueError(
+            "no model bundle: pass --bundle DIR (or --registry) or set CATEGORIZER_BUNDLE"
+        )
     manifest = load_bundle(settings.bundle)  # fail here, with exit code 2, not in a worker
     logger.info("serving %s %s on http://%s:%d", manifest.name, manifest.version, host, port)
     os.environ.update(settings.to_env())

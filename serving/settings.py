@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         batch_window_ms: How long a micro-batch may wait for more requests after its first
             one (skipped while traffic is sequential).
         max_batch: Most rows per engine call.
+        inline_max_rows: A request of at most this many rows that arrives while the model is
+            idle runs on the event loop thread itself, without the hop to the batch thread
+            (0: never). It blocks the loop for one small engine call, when nothing waits.
         threads: ONNX Runtime intra-op threads (default: the CPUs this process may use).
         api_keys: Bearer keys; empty means no authentication.
         abstain_threshold: Below this confidence the category is the abstain label.
@@ -38,6 +41,11 @@ class Settings(BaseSettings):
         max_body_bytes: Largest request body accepted (more: 413).
         access_log: Whether uvicorn logs one line per request (method, path, status).
         log_level: Logging level of the service.
+        registry: A model registry folder (`categorizer retrain --registry`): serve its promoted
+            version when no bundle is given, and load each newly promoted one.
+        registry_poll_s: How often the registry is checked for a new promoted version.
+        feedback_db: SQLite file where `POST /v1/feedback` records corrections (None: the route
+            answers 503).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
@@ -47,6 +55,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(8192, ge=1)
     batch_window_ms: float = Field(2.0, ge=0.0, le=1000.0)
     max_batch: int = Field(256, ge=1)
+    inline_max_rows: int = Field(1, ge=0, le=64)
     threads: int | None = Field(None, ge=1)
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     abstain_threshold: float = Field(0.0, ge=0.0, le=1.0)
@@ -55,6 +64,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     access_log: bool = True
     log_level: LogLevel = "info"
+    registry: Path | None = None
+    registry_poll_s: float = Field(5.0, gt=0.0, le=3600.0)
+    feedback_db: Path | None = None
 
     @field_validator("api_keys", mode="before")
     @classmethod

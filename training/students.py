@@ -290,7 +290,11 @@ def _load_pretrained(
         # Seeded so the freshly initialised head is the same for the same seed.
         torch.manual_seed(seed)
         if local and is_mean_pool_folder(path):  # one of our students: keep its encoder
-            model = MeanPoolClassifier(MeanPoolClassifier.from_folder(path).encoder, labels)
+            saved = MeanPoolClassifier.from_folder(path)
+            saved_labels = [saved.config.id2label[i] for i in range(saved.config.num_labels)]
+            same = saved_labels == labels
+            # the same labels: fine-tuning (retraining) keeps the trained head too
+            model = saved if same else MeanPoolClassifier(saved.encoder, labels)
         elif pooling == "mean":
             with _quiet_transformers():  # "pooler weights not used" is intended here
                 encoder = encoder_without_pooler(

@@ -219,3 +219,64 @@ def test_submit_before_start_is_refused(engine: Categorizer) -> None:
     batcher, _ = make_batcher(engine.predict)
     with pytest.raises(BatcherClosed):
         asyncio.run(batcher.submit(["NETFLIX.COM"]))
+
+
+class ThreadRecorder:
+    """Wraps a predict function and records the thread and size of every call."""
+
+    def __init__(self, predict: Callable[[list[str]], list[Prediction]]) -> None:
+        self.predict = predict
+        self.calls: list[tuple[str, int]] = []
+
+    def __call__(self, items: list[str]) -> list[Prediction]:
+        self.calls.append((threading.current_thread().name, len(items)))
+        return self.predict(items)
+
+
+def test_a_lone_small_request_runs_inline(engine: Categorizer) -> None:
+    recorder = ThreadRecorder(engine.predict)
+
+    async def main() -> tuple[list[Prediction], list[BatchStats], str]:
+        batcher, stats = make_batcher(recorder, inline_max_rows=1)
+        batcher.start()
+        answer = await batcher.submit(DESCRIPTIONS[:1])
+        await batcher.close()
+        return answer, stats, threading.current_thread().name
+
+    answer, stats, loop_thread = asyncio.run(main())
+    assert_same(answer, engine.predict(DESCRIPTIONS[:1]))
+    assert recorder.calls == [(loop_thread, 1)]  # no hop to the batch thread
+    assert stats == [BatchStats(1, 1, stats[0].seconds)]  # still counted in the metrics
+
+
+def test_requests_arriving_together_are_batched_not_inlined(engine: Categorizer) -> None:
+    recorder = ThreadRecorder(engine.predict)
+
+    async def main() -> list[list[Prediction]]:
+        batcher, _ = make_batcher(recorder, inline_max_rows=1, window_ms=20)
+        batcher.start()
+        answers = await asyncio.gather(*(batcher.submit([d]) for d in DESCRIPTIONS))
+        await batcher.close()
+        return answers
+
+    answers = asyncio.run(main())
+    for answer, description in zip(answers, DESCRIPTIONS, strict=True):
+        assert_same(answer, engine.predict([description]))
+    assert all(name.startswith("categorizer-batch") for name, _ in recorder.calls)
+    assert len(recorder.calls) < len(DESCRIPTIONS)  # gathered into shared calls
+
+
+@pytest.mark.parametrize(("inline_max_rows", "rows"), [(1, 2), (0, 1)])
+def test_larger_requests_and_inline_off_use_the_batch_thread(
+    engine: Categorizer, inline_max_rows: int, rows: int
+) -> None:
+    recorder = ThreadRecorder(engine.predict)
+
+    async def main() -> None:
+        batcher, _ = make_batcher(recorder, inline_max_rows=inline_max_rows)
+        batcher.start()
+        await batcher.submit(DESCRIPTIONS[:rows])
+        await batcher.close()
+
+    asyncio.run(main())
+    assert [name.startswith("categorizer-batch") for name, _ in recorder.calls] == [True]

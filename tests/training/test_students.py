@@ -205,6 +205,9 @@ def test_saved_student_reloads_with_the_same_logits(descriptors: list[str], tmp_
     assert rebuilt.model.config.id2label == {0: "X", 1: "Y"}
     encoder = student.model.encoder.state_dict()
     assert all(torch.equal(v, rebuilt.model.encoder.state_dict()[k]) for k, v in encoder.items())
+    # The same labels (fine-tuning, as retrain does): the trained head is kept too.
+    same = build_student(str(tmp_path), list(student.model.config.id2label.values()))
+    assert torch.equal(same.model.classifier.weight, student.model.classifier.weight)
 
 
 def test_cls_pooling_uses_the_architectures_own_head(descriptors: list[str]) -> None:
