@@ -135,3 +135,49 @@ def _progress(err_console: Console) -> Iterator[Callable[[int, int | None], None
             )
 
         yield update
+
+
+def run_ray_predict(
+    *,
+    bundle: Path,
+    descriptions: Sequence[str],
+    input: str | None,
+    out: str | None,
+    options: dict[str, Any],
+    console: Console,
+    err_console: Console,
+) -> None:
+    """`predict --engine ray`: a file or folder through a pool of Ray actors, with a summary.
+
+    Args:
+        bundle: The bundle folder.
+        descriptions: Must be empty (the Ray engine is for files).
+        input: A file, a folder or a URI of transaction files.
+        out: The output folder (local or URI).
+        options: `training.ray_predict.ray_predict` keywords.
+        console: Where the summary goes.
+        err_console: Where errors and progress go.
+    """
+    if descriptions or input is None or out is None:
+        _fail(err_console, "--engine ray categorizes files: give --input PATH and --out FOLDER")
+    from training.ray_predict import ray_predict
+
+    with _progress(err_console) as update:
+        summary = ray_predict(bundle, input, out, progress=update, **options)
+    table = Table(title=summary.output, show_header=False)
+    table.add_row("rows", f"{summary.rows:,} from {summary.files:,} files")
+    table.add_row("time", f"{summary.seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s)")
+    table.add_row(
+        "actors",
+        f"{summary.actors} × {summary.threads_per_actor} threads on {summary.cluster} "
+        f"({summary.cluster_cpus:g} CPUs)",
+    )
+    table.add_row("partitions", f"{summary.partitions:,} Parquet files ({summary.units:,} units)")
+    table.add_row("columns", ", ".join(f"{k} ← {v}" for k, v in summary.mapped_columns.items()))
+    if summary.rejected:
+        table.add_row("rejected", f"{summary.rejected:,} → {summary.output}/_rejects/")
+    table.add_row("mean confidence", f"{summary.mean_confidence:.3f}")
+    table.add_row("abstained", f"{summary.abstained:,}")
+    top = list(summary.categories.items())[:5]
+    table.add_row("top categories", ", ".join(f"{c} {n:,}" for c, n in top) or "-")
+    console.print(table)

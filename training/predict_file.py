@@ -31,7 +31,7 @@ from training.errors import DataError
 from training.file_chunks import Chunk, open_chunks
 
 if TYPE_CHECKING:
-    from categorizer.engine import Categorizer
+    from categorizer.engine import Categorizer, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -126,15 +126,15 @@ def predict_file(
         mapping: dict[str, str] | None = None
         for chunk in chunks:
             if mapping is None:
-                mapping = _text_mapping(chunk, columns, input)
+                mapping = column_mapping(chunk, columns, input)
                 summary.mapped_columns = dict(mapping)
-            table, bad = _validate_chunk(chunk, mapping, input, amount_convention, skip_bad_rows)
-            if len(bad):
-                _append_rejects(bad, rejects, first=summary.rejected == 0)
-                summary.rejected += len(bad)
+            result = predict_chunk(engine, chunk, mapping, input, amount_convention, skip_bad_rows)
+            if len(result.rejects):
+                _append_rejects(result.rejects, rejects, first=summary.rejected == 0)
+                summary.rejected += len(result.rejects)
                 summary.rejects_path = rejects
-            predictions = engine.predict_texts(table.texts)
-            writer.write(_with_predictions(table.table, predictions))
+            predictions = result.predictions
+            writer.write(result.table)
             counts.update(p.category for p in predictions)
             confidence_sum += sum(p.confidence for p in predictions)
             summary.abstained += sum(p.confidence < engine.abstain_threshold for p in predictions)
@@ -177,7 +177,52 @@ class _Valid:
     texts: list[str]
 
 
-def _text_mapping(chunk: Chunk, columns: Mapping[str, str] | None, path: Path) -> dict[str, str]:
+@dataclass
+class ChunkResult:
+    """One chunk through the engine.
+
+    Attributes:
+        table: The chunk's good rows, input columns unchanged, plus `PREDICTION_COLUMNS`.
+        predictions: One per row of `table`.
+        rejects: The chunk's bad rows (`_raw`/`_line`/`_column`/`_error` and the input
+            columns); empty unless skip_bad_rows.
+    """
+
+    table: pa.Table
+    predictions: list[Prediction]
+    rejects: pd.DataFrame
+
+
+def predict_chunk(
+    engine: Categorizer,
+    chunk: Chunk,
+    mapping: Mapping[str, str],
+    path: Path,
+    amount_convention: str,
+    skip_bad_rows: bool,
+) -> ChunkResult:
+    """Validate one chunk, categorize its good rows and append the prediction columns.
+
+    This is the row → prediction step of `predict_file`, shared with the Ray engine
+    (`training.ray_predict`) so that both write the same rows for the same chunks.
+
+    Args:
+        engine: A loaded categorizer.
+        chunk: Rows from `training.file_chunks.open_chunks` (or the same shape).
+        mapping: `column_mapping` of the file.
+        path: The file, for error messages.
+        amount_convention: The file's default amount convention.
+        skip_bad_rows: Return bad rows in `rejects` instead of raising.
+
+    Raises:
+        DataError: A bad row, without skip_bad_rows.
+    """
+    valid, bad = _validate_chunk(chunk, mapping, path, amount_convention, skip_bad_rows)
+    predictions = engine.predict_texts(valid.texts)
+    return ChunkResult(_with_predictions(valid.table, predictions), predictions, bad)
+
+
+def column_mapping(chunk: Chunk, columns: Mapping[str, str] | None, path: Path) -> dict[str, str]:
     """Field → column for the fields the model text reads (others are passed through)."""
     found = list(chunk.raw.frame.columns)
     mapping = _resolve_columns(found, columns, path, require_amount=False)
@@ -216,12 +261,15 @@ def _model_texts(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _append_rejects(rejects: pd.DataFrame, path: Path, *, first: bool) -> None:
+def rejects_frame(rejects: pd.DataFrame) -> pd.DataFrame:
+    """Bad rows as the rejects CSV lists them: the input columns, then _raw/_line/_column/_error."""
     ordered = [c for c in rejects.columns if c not in _REJECT_TAIL] + _REJECT_TAIL
+    return rejects.reindex(columns=ordered)
+
+
+def _append_rejects(rejects: pd.DataFrame, path: Path, *, first: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rejects.reindex(columns=ordered).to_csv(
-        path, mode="w" if first else "a", header=first, index=False
-    )
+    rejects_frame(rejects).to_csv(path, mode="w" if first else "a", header=first, index=False)
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""Pieces every `categorizer` subcommand shares: the consoles, the logger, the error handling
+that maps exceptions to exit codes (0 success, 2 bad input, 1 internal failure), and common
+options.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+log = logging.getLogger("categorizer")
+F = TypeVar("F", bound=Callable[..., Any])
+
+ColumnsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Map the file's column names: description=Memo,amount=Amount,date=Posted",
+    ),
+]
+
+
+def _bad_input_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the user's input is wrong (exit 2), not that we failed (exit 1)."""
+    types: list[type[BaseException]] = [FileNotFoundError, IsADirectoryError]
+    from categorizer.taxonomy import TaxonomyError
+
+    types.append(TaxonomyError)
+    from categorizer.bundle import BundleError
+
+    types.append(BundleError)
+    try:
+        from training.run_info import ExportError
+
+        types.append(ExportError)
+    except ImportError:
+        pass
+    try:
+        from training.data import DataError, SplitError
+        from training.teachers.base import TeacherError
+        from training.train_config import ConfigError
+        from training.vocab import VocabularyError
+
+        types += [DataError, SplitError, VocabularyError, TeacherError, ConfigError]
+    except ImportError:  # the serve-only install has no training package dependencies
+        pass
+    return tuple(types)
+
+
+def handle_errors(func: F) -> F:
+    """Translate library exceptions into the CLI's exit codes and one-line messages."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except _bad_input_types() as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except ImportError as exc:
+            err_console.print(
+                f"[red]error:[/red] {exc}. Install the extra this command needs: "
+                'pip install "txn-categorizer[train]" (or [serve], [all]).',
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            log.debug("internal failure", exc_info=True)
+            err_console.print(
+                f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+                "(run with --verbose for the traceback)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
