@@ -128,6 +128,17 @@ def label(
     cache: Annotated[
         Path | None, typer.Option(help="The answer cache (default: <out>.cache.sqlite).")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or ray (one teacher replica per actor).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="--engine ray: the cluster (default $RAY_ADDRESS, else start one)."),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(min=1, help="--engine ray: teacher actors (default: one per GPU, else CPU)."),
+    ] = None,
 ) -> None:
     """Label transactions with a teacher: soft labels, cached (a rerun resumes) and costed.
 
@@ -138,6 +149,9 @@ def label(
 
     Example: categorizer label --input corpus.parquet --teacher hf:smollm2 --out labels.parquet
     --limit 200 --hourly-price 0.10
+
+    Example: RAY_ADDRESS=auto categorizer label --engine ray --input corpus.parquet
+    --teacher hf:Qwen/Qwen2.5-7B-Instruct --out labels.parquet
     """
     from categorizer.taxonomy import load_taxonomy
     from training.data import parse_columns
@@ -149,6 +163,14 @@ def label(
             "[red]error:[/red] give --price-in/--price-out or --hourly-price, not both",
             highlight=False,
         )
+        raise typer.Exit(2)
+    if engine not in ("local", "ray"):
+        err_console.print("[red]error:[/red] --engine: expected local or ray")
+        raise typer.Exit(2)
+    ray_only = {"--ray-address": ray_address is not None, "--actors": actors is not None}
+    if engine == "local" and any(ray_only.values()):
+        given = ", ".join(name for name, used in ray_only.items() if used)
+        err_console.print(f"[red]error:[/red] {given}: only with --engine ray")
         raise typer.Exit(2)
     prices = Prices(price_in or 0.0, price_out or 0.0, hourly_price or 0.0)
     mapping = parse_columns(columns)
@@ -164,6 +186,32 @@ def label(
     elif examples is not None:
         retriever = load_examples(examples, tax)
         options["examples_id"] = examples_id_of(retriever, k)
+    run = {
+        "taxonomy": tax,
+        "columns": mapping,
+        "examples": retriever,
+        "k": k,
+        "limit": limit,
+        "cache_path": cache,
+        "prices": prices,
+    }
+    if engine == "ray":
+        from training.ray_label import ray_label_file
+
+        options.update(base_url=base_url, api_key_env=api_key_env, batch_size=batch_size)
+        with _label_progress() as progress:
+            summary = ray_label_file(
+                input,
+                out,
+                teacher,
+                teacher_options=options,
+                address=ray_address,
+                actors=actors,
+                progress=progress,
+                **run,
+            )
+        _print_summary(summary)
+        return
     with err_console.status(f"starting teacher {teacher}…"):
         backend = make_teacher(
             teacher,
@@ -175,21 +223,14 @@ def label(
         )
     try:
         with _label_progress() as progress:
-            summary = label_file(
-                input,
-                out,
-                backend,
-                taxonomy=tax,
-                columns=mapping,
-                examples=retriever,
-                k=k,
-                limit=limit,
-                cache_path=cache,
-                prices=prices,
-                progress=progress,
-            )
+            summary = label_file(input, out, backend, progress=progress, **run)
     finally:
         backend.close()
+    _print_summary(summary)
+
+
+def _print_summary(summary: Any) -> None:
+    """The run's table, and a warning with the reasons when rows were left unlabeled."""
     console.print(label_table(summary))
     if summary.failed:
         reasons = "; ".join(f"{n:,}× {why}" for why, n in summary.failures.items())

@@ -25,6 +25,7 @@ def label_table(summary: Any) -> Table:
         ("completion tokens", f"{summary.completion_tokens:,}"),
         ("seconds", f"{summary.seconds:,.1f} ({summary.teacher_seconds:,.1f} in the teacher)"),
         ("rows/s", f"{summary.rows_per_second:,.1f}"),
+        ("engine", f"{summary.engine}, {summary.actors} actor(s)"),
         ("cost", f"${summary.cost_usd:,.4f}"),
         ("meta", str(summary.meta_path)),
         ("cache", summary.cache),

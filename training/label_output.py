@@ -72,6 +72,9 @@ class LabelSummary:
     # Where a local teacher ran, so a report can price its seconds (cores × an hourly price).
     device: str = ""
     vcpus: int | None = None
+    # Who ran the teacher: "local" (this process) or "ray" (that many actors, one replica each).
+    engine: str = "local"
+    actors: int = 1
 
     @property
     def done(self) -> int:

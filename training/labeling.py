@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,10 +44,12 @@ __all__ = [
     "LabelSummary",
     "Prices",
     "Progress",
+    "Runner",
     "default_cache_path",
     "examples_id_of",
     "label_file",
     "load_examples",
+    "local_runner",
     "meta_path",
 ]
 
@@ -57,6 +59,11 @@ _MAX_REASONS = 10
 _PROB_TOLERANCE = 1e-3
 _TEXT_FIELDS = ("description", "amount", "direction", "mcc", "amount_convention")
 Progress = Callable[[int, int], None]
+# A runner labels the batches of a run: given the batches (lazily built lists of requests), it
+# yields (batch index, answers, teacher seconds) as batches finish, in any order.
+# `local_runner` is the default; `training.ray_label` dispatches to Ray actors.
+Answered = tuple[int, list[TeacherResult], float]
+Runner = Callable[[Iterable[list[LabelRequest]]], Iterator[Answered]]
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ def label_file(
     cache_path: str | Path | None = None,
     prices: Prices | None = None,
     progress: Progress | None = None,
+    runner: Runner | None = None,
 ) -> LabelSummary:
     """Label a transaction file with a teacher and write soft labels plus their cost.
 
@@ -129,6 +137,8 @@ def label_file(
         cache_path: the cache (default ``<out>.cache.sqlite``).
         prices: token and hourly prices for the cost (default: all zero).
         progress: called with (rows done, rows in total) as rows finish.
+        runner: who runs the teacher on the cache misses (default `local_runner(teacher)`);
+            each batch is committed to the cache as soon as the runner yields it.
 
     Returns:
         The summary, also written to ``<out>.meta.json``.
@@ -162,6 +172,8 @@ def label_file(
         started=_now(),
         device=str(getattr(teacher, "device", "")),
         vcpus=os.cpu_count(),
+        engine=str(getattr(teacher, "engine", "local")),
+        actors=int(getattr(teacher, "actors", 1)),
     )
     if retriever is not None:
         source = examples if isinstance(examples, str | Path) else getattr(retriever, "source", "")
@@ -172,10 +184,11 @@ def label_file(
         work = list(_lookup(cache, keys, results, run).items())
         _report(progress, run)
         size = max(1, int(teacher.batch_size or 1))
-        for start in range(0, len(work), size):
-            batch = work[start : start + size]
-            _label_batch(teacher, batch, texts, frame, retriever, k, taxonomy, results, run)
-            answered = {key: results[rows[0]] for key, rows in batch}
+        batches = [work[start : start + size] for start in range(0, len(work), size)]
+        requests = (_requests(batch, texts, frame, retriever, k) for batch in batches)
+        for index, answers, seconds in (runner or local_runner(teacher))(requests):
+            _record(teacher, batches[index], answers, seconds, taxonomy, results, run)
+            answered = {key: results[rows[0]] for key, rows in batches[index]}
             cache.put_many(answered, teacher=teacher.id, prompt_version=version)
             _report(progress, run)
     _finish(run, results, prices or Prices())
@@ -300,36 +313,54 @@ def _lookup(
     return misses
 
 
-def _label_batch(
-    teacher: Teacher,
+def local_runner(teacher: Teacher) -> Runner:
+    """The in-process runner: each batch through `teacher.label`, one after the other."""
+
+    def run(batches: Iterable[list[LabelRequest]]) -> Iterator[Answered]:
+        for index, requests in enumerate(batches):
+            clock = time.perf_counter()
+            answers = teacher.label(requests)
+            yield index, answers, time.perf_counter() - clock
+
+    return run
+
+
+def _requests(
     batch: Sequence[tuple[str, list[int]]],
     texts: Sequence[str],
     frame: pd.DataFrame,
     retriever: Any,
     k: int,
-    taxonomy: Taxonomy,
-    results: list[TeacherResult | None],
-    run: LabelSummary,
-) -> None:
-    """Send one batch of distinct transactions and record each answer for all its rows."""
+) -> list[LabelRequest]:
+    """One batch of distinct transactions as requests (text, few-shot examples, input row)."""
     firsts = [rows[0] for _, rows in batch]
     shots: list[tuple[Example, ...]] = [()] * len(batch)
     if retriever is not None:
         shots = [tuple(s) for s in retriever.retrieve([texts[i] for i in firsts], k)]
     records = frame.iloc[firsts].to_dict("records")
-    requests = [
+    return [
         LabelRequest(key=key, text=texts[i], examples=shots[j], row=records[j])
         for j, (i, (key, _)) in enumerate(zip(firsts, batch, strict=True))
     ]
-    clock = time.perf_counter()
-    answers = teacher.label(requests)
-    run.teacher_seconds += time.perf_counter() - clock
-    if len(answers) != len(requests):
+
+
+def _record(
+    teacher: Teacher,
+    batch: Sequence[tuple[str, list[int]]],
+    answers: Sequence[TeacherResult],
+    seconds: float,
+    taxonomy: Taxonomy,
+    results: list[TeacherResult | None],
+    run: LabelSummary,
+) -> None:
+    """Record one answered batch: each answer for all the rows that share its key."""
+    run.teacher_seconds += seconds
+    if len(answers) != len(batch):
         raise RuntimeError(
-            f"teacher {teacher.id} returned {len(answers)} results for {len(requests)} requests"
+            f"teacher {teacher.id} returned {len(answers)} results for {len(batch)} requests"
         )
     run.batches += 1
-    run.teacher_calls += len(requests)
+    run.teacher_calls += len(batch)
     for (_, rows), answer in zip(batch, answers, strict=True):
         run.prompt_tokens += int(answer.prompt_tokens or 0)
         run.completion_tokens += int(answer.completion_tokens or 0)
