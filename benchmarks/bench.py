@@ -108,7 +108,10 @@ def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
     manifest = load_bundle(config.bundle)
     taxonomy = _taxonomy(config.bundle)
     labels = list(taxonomy.labels)
-    data, rows, data_path = _eval_data(config, taxonomy)
+    # the run's labeled data, read once: its test split may be the evaluation set, and its
+    # train split is what the baselines learn from
+    run_data = _run_data(Path(config.run), taxonomy) if config.run is not None else None
+    data, rows, data_path = _eval_data(config, taxonomy, run_data)
     texts = [data.texts[i] for i in rows]
     gold = None if data.gold is None else data.gold[rows]
     teacher_probs = data.teacher_probs[rows]
@@ -126,7 +129,8 @@ def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
         }
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in _variants(config, manifest, student_name, taxonomy, Path(tmp), step):
+        variants = _variants(config, manifest, student_name, taxonomy, run_data, Path(tmp), step)
+        for variant in variants:
             step(f"score {variant.name}")
             probs = variant.load(all_threads())(texts)
             speed_texts = texts if len(texts) >= 64 else (texts * (64 // len(texts) + 1))
@@ -168,7 +172,13 @@ def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
 
 
 def _variants(
-    config: BenchConfig, manifest: Any, student_name: str, taxonomy: Any, tmp: Path, step: Step
+    config: BenchConfig,
+    manifest: Any,
+    student_name: str,
+    taxonomy: Any,
+    run_data: Any,
+    tmp: Path,
+    step: Step,
 ) -> list[Variant]:
     """The student bundle, what the run adds (fp32 export, torch, baselines), the comparisons."""
     from benchmarks.variants import bundle_variant, tfidf_variant, torch_variant, zero_shot_variant
@@ -184,12 +194,12 @@ def _variants(
                                        "student", extra))  # fmt: skip
         variants.append(torch_variant("student (torch fp32)", Path(config.run), manifest))
     variants += [bundle_variant(name, "student", path) for name, path in config.compare.items()]
-    if config.run is not None and config.baselines:
+    if run_data is not None and config.baselines:
         step("train baselines")
-        train = _run_data(Path(config.run), taxonomy)
-        idx = train.subset("train")
-        targets = train.teacher_probs[idx].argmax(axis=1)
-        variants.append(tfidf_variant(taxonomy.labels, [train.texts[i] for i in idx], targets, 0))
+        idx = run_data.subset("train")
+        targets = run_data.teacher_probs[idx].argmax(axis=1)
+        texts = [run_data.texts[i] for i in idx]
+        variants.append(tfidf_variant(taxonomy.labels, texts, targets, 0))
         variants.append(zero_shot_variant(taxonomy))
     return variants
 
@@ -326,7 +336,7 @@ def _taxonomy(bundle: Path) -> Any:
     return load_taxonomy(bundle / "taxonomy.yaml")
 
 
-def _eval_data(config: BenchConfig, taxonomy: Any) -> tuple[Any, np.ndarray, Path]:
+def _eval_data(config: BenchConfig, taxonomy: Any, run_data: Any) -> tuple[Any, np.ndarray, Path]:
     """The evaluation rows: all of --data, or the run's test split."""
     from training.distill_data import load_eval
 
@@ -334,8 +344,8 @@ def _eval_data(config: BenchConfig, taxonomy: Any) -> tuple[Any, np.ndarray, Pat
         path = Path(config.data)
         data = load_eval(path, taxonomy, config.gold_column or _default_gold(path))
         return data, np.arange(len(data.texts)), path
-    data = _run_data(Path(config.run), taxonomy)  # type: ignore[arg-type]
-    return data, data.subset("test"), Path(_run_student(Path(config.run))["data_path"])
+    data_path = Path(_run_student(Path(config.run))["data_path"])  # type: ignore[arg-type]
+    return run_data, run_data.subset("test"), data_path
 
 
 def _run_data(run: Path, taxonomy: Any) -> Any:

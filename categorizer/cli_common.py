@@ -18,6 +18,10 @@ err_console = Console(stderr=True)
 log = logging.getLogger("categorizer")
 F = TypeVar("F", bound=Callable[..., Any])
 
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(help="--engine ray: the cluster (default $RAY_ADDRESS, else start one)."),
+]
 ColumnsOption = Annotated[
     str | None,
     typer.Option(

@@ -11,7 +11,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from categorizer.cli_common import ColumnsOption, console, err_console, handle_errors
+from categorizer.cli_common import (
+    ColumnsOption,
+    RayAddressOption,
+    console,
+    err_console,
+    handle_errors,
+)
 from categorizer.cli_tables import label_table
 
 
@@ -131,10 +137,7 @@ def label(
     engine: Annotated[
         str, typer.Option(help="local (this process) or ray (one teacher replica per actor).")
     ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="--engine ray: the cluster (default $RAY_ADDRESS, else start one)."),
-    ] = None,
+    ray_address: RayAddressOption = None,
     actors: Annotated[
         int | None,
         typer.Option(min=1, help="--engine ray: teacher actors (default: one per GPU, else CPU)."),

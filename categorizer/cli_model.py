@@ -8,7 +8,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from categorizer.cli_common import ColumnsOption, console, err_console, handle_errors
+from categorizer.cli_common import (
+    ColumnsOption,
+    RayAddressOption,
+    console,
+    err_console,
+    handle_errors,
+)
 from categorizer.cli_tables import train_table
 
 
@@ -189,10 +195,7 @@ def predict(
     engine: Annotated[
         str, typer.Option(help="local (this process) or ray (a pool of Ray actors).")
     ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="--engine ray: the cluster (default $RAY_ADDRESS, else start one)."),
-    ] = None,
+    ray_address: RayAddressOption = None,
     actors: Annotated[
         int | None,
         typer.Option(min=1, help="--engine ray: engine actors (default: CPUs // threads)."),

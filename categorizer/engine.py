@@ -230,13 +230,16 @@ class Categorizer:
 
     def primary_probs(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities over the primary categories (rows × primaries)."""
-        probs = softmax(logits / self._manifest.temperature)
+        return self._summed(softmax(logits / self._manifest.temperature))
+
+    def _summed(self, probs: np.ndarray) -> np.ndarray:
+        """Label probabilities summed into primaries (unchanged for a primary model)."""
         return probs if self._to_primary is None else probs @ self._to_primary
 
     def decide(self, logits: np.ndarray) -> list[Prediction]:
         """Turn raw logits (rows × labels) into calibrated predictions."""
         probs = softmax(logits / self._manifest.temperature)
-        primary = probs if self._to_primary is None else probs @ self._to_primary
+        primary = self._summed(probs)
         best = probs.argmax(axis=1)
         k = min(self.top_k, len(self._primary))
         top = np.argsort(-primary, axis=1, kind="stable")[:, :k]

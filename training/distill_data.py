@@ -85,13 +85,7 @@ def load_labeled(path: str | Path, taxonomy: Taxonomy, config: TrainConfig) -> L
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"labeled file {path} does not exist")
-    frame = _read(path)
-    _check_taxonomy(path, taxonomy)
-    labeled = frame["teacher_probs"].notna().to_numpy()
-    dropped = int((~labeled).sum())
-    if dropped:
-        logger.warning("%s: %d rows have no teacher label (failed calls); skipped", path, dropped)
-    frame = frame[labeled]
+    frame, dropped = _labeled_rows(path, taxonomy)
     if config.max_rows is not None and len(frame) > config.max_rows:
         frame = frame.sample(n=config.max_rows, random_state=config.seed).sort_index()
     if frame.empty:
@@ -123,10 +117,7 @@ def load_eval(path: str | Path, taxonomy: Taxonomy, gold_column: str | None) -> 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"labeled file {path} does not exist")
-    frame = _read(path)
-    _check_taxonomy(path, taxonomy)
-    labeled = frame["teacher_probs"].notna().to_numpy()
-    frame = frame[labeled]
+    frame, dropped = _labeled_rows(path, taxonomy)
     if frame.empty:
         raise DataError(path, "no labeled rows to evaluate", column="teacher_probs")
     probs = _teacher_probs(path, frame, len(taxonomy.labels))
@@ -137,8 +128,19 @@ def load_eval(path: str | Path, taxonomy: Taxonomy, gold_column: str | None) -> 
         gold=_gold(path, frame, taxonomy, gold_column),
         split=np.full(len(frame), "test"),
         difficulty=frame["difficulty"].astype(str).to_numpy() if "difficulty" in frame else None,
-        dropped=int((~labeled).sum()),
+        dropped=dropped,
     )
+
+
+def _labeled_rows(path: Path, taxonomy: Taxonomy) -> tuple[pd.DataFrame, int]:
+    """The file's rows the teacher labeled (taxonomy checked), and how many it did not."""
+    frame = _read(path)
+    _check_taxonomy(path, taxonomy)
+    labeled = frame["teacher_probs"].notna().to_numpy()
+    dropped = int((~labeled).sum())
+    if dropped:
+        logger.warning("%s: %d rows have no teacher label (failed calls); skipped", path, dropped)
+    return frame[labeled], dropped
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from training.gate import GateConfig, GateResult, judge, scores
 
@@ -89,7 +90,9 @@ def retrain(
     base = read_run(base_run)
     labels_path = out / "new_labels.parquet"
     label_file(new_file, labels_path, teacher, taxonomy=base.taxonomy, cache_path=cache)
-    merged, rows = merge_labels(base_run, labels_path, feedback, feedback_weight, out)
+    merged, rows = merge_labels(
+        base_run, labels_path, feedback, feedback_weight, out, taxonomy=base.taxonomy
+    )
     run_dir = out / "run"
     _train(base_run, merged, run_dir, from_scratch, overrides or {}, base.taxonomy)
     bundle = export_run(run_dir, out / "bundle", quantize="int8").bundle
@@ -109,9 +112,13 @@ def merge_labels(
     feedback: pd.DataFrame | None,
     feedback_weight: int,
     out: Path,
+    *,
+    taxonomy: Any,
 ) -> tuple[Path, dict[str, int]]:
     """The base run's labeled rows (with their splits), the new rows not already there (split
-    afresh) and the feedback rows (train split); written to OUT/merged.parquet."""
+    afresh) and the feedback rows (train split); written to OUT/merged.parquet.
+
+    `taxonomy` is the base run's (`read_run(base_run).taxonomy`)."""
     from training.distill_data import load_labeled
     from training.splits import split_frame
     from training.train_config import load_config
@@ -127,7 +134,7 @@ def merge_labels(
     base_frame = pd.read_parquet(base_path)
     base_frame = base_frame[base_frame["teacher_probs"].notna()].reset_index(drop=True)
     # load_labeled reproduces the exact split the base run trained with
-    base_frame["split"] = load_labeled(base_path, _taxonomy_of(base_run), config).split
+    base_frame["split"] = load_labeled(base_path, taxonomy, config).split
     base_frame["origin"] = "base"
     new = pd.read_parquet(new_labels)
     new = new[new["teacher_probs"].notna()]
@@ -140,7 +147,7 @@ def merge_labels(
     fresh["origin"] = "new"
     parts = [base_frame, fresh]
     if feedback is not None and len(feedback):
-        parts.append(_feedback_rows(feedback, feedback_weight, _taxonomy_of(base_run)))
+        parts.append(_feedback_rows(feedback, feedback_weight, taxonomy))
     merged = pd.concat(parts, ignore_index=True, sort=False)
     path = out / "merged.parquet"
     merged.to_parquet(path, index=False)
@@ -202,7 +209,7 @@ def _train(
     if not from_scratch:
         # the base student's folder is a local model: its encoder and (same labels) its head
         config = dataclasses.replace(config, student=str(base_run / "model"), layers=None)
-    if "category" in pd.read_parquet(data, columns=None).columns and config.gold_column is None:
+    if config.gold_column is None and "category" in pq.read_schema(data).names:
         config = dataclasses.replace(config, gold_column="category")
     config = dataclasses.replace(config, **overrides)
     train(data, run_dir, config, taxonomy=taxonomy)
@@ -264,12 +271,6 @@ def _register(
     if result.passed:
         registry.promote(new.version)
     return new.version, result.passed
-
-
-def _taxonomy_of(run: Path) -> Any:
-    from training.run_info import read_run
-
-    return read_run(run).taxonomy
 
 
 def _write_summary(path: Path, result: RetrainResult) -> None:

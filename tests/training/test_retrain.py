@@ -125,7 +125,8 @@ def test_merge_keeps_base_splits_and_drops_known_rows(base_run: Path, tmp_path: 
     feedback = pd.DataFrame(
         {"description": ["ACME WIDGETS 42"], "amount": [-3.0], "category": ["GENERAL_MERCHANDISE"]}
     )
-    merged, rows = merge_labels(base_run, labels, feedback, 2, tmp_path)
+    taxonomy = default_taxonomy()
+    merged, rows = merge_labels(base_run, labels, feedback, 2, tmp_path, taxonomy=taxonomy)
     frame = pd.read_parquet(merged)
     assert rows["new_already_known"] >= 50
     assert rows["feedback"] == 1
