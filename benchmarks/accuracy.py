@@ -4,7 +4,8 @@
 JSON-ready figures: accuracy and macro-F1 against gold, agreement with the teacher, calibration
 (ECE and a reliability table), the accuracy-versus-coverage curve of an abstain threshold,
 per-category precision/recall/F1, the confusion matrix and figures per slice (e.g. the synthetic
-corpus's difficulty subsets from `difficulty_slices`).
+corpus's difficulty subsets from `difficulty_slices`). `group_metrics` scores rows per group
+(per country) and `detailed_metrics` the detailed category where gold has one.
 
 Figures that need a reference label (ECE, reliability, coverage, per-category, confusion) are
 measured against gold where any gold is known, else against the teacher's argmax; the result's
@@ -99,6 +100,77 @@ def variant_metrics(
             for slice_name, mask in masks.items()
         },
     }
+
+
+def detailed_metrics(
+    predicted: Sequence[str | None] | None, gold: Sequence[str | None]
+) -> dict[str, Any]:
+    """Detailed-category accuracy over the rows that have a gold detailed label.
+
+    Args:
+        predicted: The variant's detailed label per row; None for a variant that predicts
+            primaries only (its accuracy is then None).
+        gold: Gold detailed labels; None (or "") where a row has none.
+
+    Returns:
+        ``{"rows": rows with a gold detailed label, "accuracy": float or None}``.
+
+    Raises:
+        ValueError: `predicted` and `gold` differ in length.
+    """
+    known = np.array([g is not None and g != "" for g in gold], dtype=bool)
+    if predicted is None or not known.any():
+        return {"rows": int(known.sum()), "accuracy": None}
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} detailed predictions for {len(gold)} gold rows")
+    hits = [p == g for p, g, k in zip(predicted, gold, known, strict=True) if k]
+    return {"rows": int(known.sum()), "accuracy": float(np.mean(hits))}
+
+
+def group_metrics(
+    probs: np.ndarray,
+    gold: np.ndarray | None,
+    teacher_probs: np.ndarray | None,
+    groups: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """Rows, accuracy, macro-F1 and agreement per group (e.g. per country).
+
+    Args:
+        probs: (rows, C) the variant's probabilities.
+        gold: (rows,) gold indices, -1 where unknown; None without gold.
+        teacher_probs: (rows, C) teacher distributions; None without a teacher.
+        groups: (rows,) each row's group name.
+
+    Returns:
+        Group → ``{"rows", "accuracy", "macro_f1", "agreement"}`` (None where undefined), the
+        largest group first (ties by name).
+
+    Raises:
+        ValueError: `groups` does not have one entry per row.
+    """
+    names = np.asarray(groups, dtype=object).astype(str)
+    if names.shape != (len(probs),):
+        raise ValueError(f"groups must have shape ({len(probs)},), got {names.shape}")
+    predicted = np.asarray(probs).argmax(axis=1)
+    teacher = None if teacher_probs is None else np.asarray(teacher_probs).argmax(axis=1)
+    out = {}
+    for name, count in group_counts(names).items():
+        mask = names == name
+        part = None if gold is None else np.asarray(gold)[mask]
+        out[name] = {
+            "rows": int(count),
+            "accuracy": _accuracy(predicted[mask], part),
+            "macro_f1": _macro_f1(predicted[mask], part),
+            "agreement": _agreement(predicted[mask], None if teacher is None else teacher[mask]),
+        }
+    return out
+
+
+def group_counts(groups: Sequence[str]) -> dict[str, int]:
+    """Rows per group, the largest group first (ties by name)."""
+    unique, counts = np.unique(np.asarray(groups, dtype=object).astype(str), return_counts=True)
+    pairs = zip(unique.tolist(), counts.tolist(), strict=True)
+    return dict(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
 
 
 def difficulty_slices(difficulty: Sequence[str | None]) -> dict[str, np.ndarray]:

@@ -1,11 +1,14 @@
 """`categorizer bench`: accuracy, speed and cost of a student against its teacher, as a report.
 
-For a bundle (and, optionally, the training run it came from) on a labeled held-out set:
+For a bundle (and, optionally, the training run it came from) on a held-out set — a labeled
+file, a gold-only file such as the real dev set, or the run's test split (`benchmarks.eval_set`):
 
-* accuracy of every variant — the teacher (its labels in the file), the student as ONNX int8,
-  ONNX fp32 and torch fp32, any bundles given to compare, and two baselines trained on the same
-  teacher labels (TF-IDF + logistic regression; zero-shot MiniLM embeddings) — against gold and
-  against the teacher, with per-category figures, calibration and the abstain curve;
+* accuracy of every variant — the teacher (its labels in the file, when it has them), the
+  student as ONNX int8, ONNX fp32 and torch fp32, any bundles given to compare, and two
+  baselines trained on the run's training rows (TF-IDF + logistic regression; zero-shot MiniLM
+  embeddings) — against gold and against the teacher, with per-category figures, calibration,
+  the abstain curve, detailed accuracy where gold has detailed labels and figures per country
+  where the rows have a country;
 * speed of every variant in this process (batch 1 latency, batch 64 throughput, 1 thread and all
   cores), HTTP latency through a real `categorizer serve`, cold start and peak memory, and the
   throughput of a plain transformers pipeline on the same student;
@@ -18,7 +21,6 @@ For a bundle (and, optionally, the training run it came from) on a labeled held-
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -44,7 +46,9 @@ class BenchConfig:
     Attributes:
         bundle: The student's bundle (the headline student).
         out: The report folder (created).
-        data: A labeled held-out file; default: the test split of `run`'s labeled data.
+        data: A held-out file: labeled (`categorizer label` output) or gold-only (description
+            and gold primary labels, e.g. data/real_dev/real_dev.csv); default: the test split
+            of `run`'s labeled data.
         run: The training run of the bundle: adds torch fp32, ONNX fp32, the baselines (trained
             on its train split) and the pipeline comparison.
         compare: More bundles to score, by display name.
@@ -100,46 +104,33 @@ def run_bench(config: BenchConfig, step: Step | None = None) -> dict[str, Path]:
 
 def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
     """Every figure of the report, as the `benchmarks.report` results dict."""
-    from benchmarks.accuracy import difficulty_slices, variant_metrics
     from benchmarks.machine import machine_info
     from categorizer.bundle import load_bundle
 
     step("data")
     manifest = load_bundle(config.bundle)
     taxonomy = _taxonomy(config.bundle)
-    labels = list(taxonomy.labels)
     # the run's labeled data, read once: its test split may be the evaluation set, and its
     # train split is what the baselines learn from
     run_data = _run_data(Path(config.run), taxonomy) if config.run is not None else None
-    data, rows, data_path = _eval_data(config, taxonomy, run_data)
-    texts = [data.texts[i] for i in rows]
-    gold = None if data.gold is None else data.gold[rows]
-    teacher_probs = data.teacher_probs[rows]
-    slices = difficulty_slices(data.difficulty[rows]) if data.difficulty is not None else None
-    teacher = teacher_info(config.teacher_meta or _meta_beside(data_path))
+    evalset = _eval_set(config, taxonomy, run_data)
+    texts = evalset.texts
+    teacher = teacher_info(config.teacher_meta or _meta_beside(evalset.path))
     student_name = f"student ({'onnx fp32' if manifest.quantization == 'none' else 'onnx int8'})"
-    variants_out = [
-        {
-            "name": f"teacher ({teacher['id']})",
-            "kind": "teacher",
-            "format": teacher["kind"],
-            "accuracy": variant_metrics(teacher_probs, labels, gold, teacher_probs, slices),
-            "speed": None,
-            "size_mb": None,
-        }
-    ]
+    variants_out = _teacher_variant(evalset, teacher, taxonomy)
     with tempfile.TemporaryDirectory() as tmp:
         variants = _variants(config, manifest, student_name, taxonomy, run_data, Path(tmp), step)
         for variant in variants:
             step(f"score {variant.name}")
             probs = variant.load(all_threads())(texts)
+            detailed = variant.detailed(texts) if variant.detailed is not None else None
             speed_texts = texts if len(texts) >= 64 else (texts * (64 // len(texts) + 1))
             variants_out.append(
                 {
                     "name": variant.name,
                     "kind": variant.kind,
                     "format": variant.format,
-                    "accuracy": variant_metrics(probs, labels, gold, teacher_probs, slices),
+                    "accuracy": evalset.score(probs, taxonomy.labels, detailed),
                     "speed": measure_speed(variant, speed_texts, config.calls, config.batches),
                     "size_mb": variant.size_mb,
                 }
@@ -150,7 +141,7 @@ def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
         "name": config.name or config.out.name,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "data": {"path": str(data_path), "rows": len(rows), "gold": gold is not None},
+        "data": evalset.summary(),
         "teacher": teacher,
         "variants": variants_out,
         "student": student_name,
@@ -169,6 +160,25 @@ def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
     )
     results["load_average"] = round(os.getloadavg()[0], 2)
     return results
+
+
+def _teacher_variant(evalset: Any, teacher: dict[str, Any], taxonomy: Any) -> list[dict[str, Any]]:
+    """The teacher's labels in the file, scored as the first variant; none in a gold-only file."""
+    if evalset.teacher_probs is None:
+        return []
+    detailed = evalset.teacher_detailed
+    return [
+        {
+            "name": f"teacher ({teacher['id']})",
+            "kind": "teacher",
+            "format": teacher["kind"],
+            "accuracy": evalset.score(
+                evalset.teacher_probs, taxonomy.labels, None if detailed is None else list(detailed)
+            ),
+            "speed": None,
+            "size_mb": None,
+        }
+    ]
 
 
 def _variants(
@@ -194,6 +204,8 @@ def _variants(
                                        "student", extra))  # fmt: skip
         variants.append(torch_variant("student (torch fp32)", Path(config.run), manifest))
     variants += [bundle_variant(name, "student", path) for name, path in config.compare.items()]
+    if run_data is None and config.baselines:
+        logger.info("no baselines: they train on the run's training rows; pass --run RUN_DIR")
     if run_data is not None and config.baselines:
         step("train baselines")
         idx = run_data.subset("train")
@@ -336,39 +348,26 @@ def _taxonomy(bundle: Path) -> Any:
     return load_taxonomy(bundle / "taxonomy.yaml")
 
 
-def _eval_data(config: BenchConfig, taxonomy: Any, run_data: Any) -> tuple[Any, np.ndarray, Path]:
+def _eval_set(config: BenchConfig, taxonomy: Any, run_data: Any) -> Any:
     """The evaluation rows: all of --data, or the run's test split."""
-    from training.distill_data import load_eval
+    from benchmarks.eval_set import load_eval_set, run_test_split
 
     if config.data is not None:
-        path = Path(config.data)
-        data = load_eval(path, taxonomy, config.gold_column or _default_gold(path))
-        return data, np.arange(len(data.texts)), path
-    data_path = Path(_run_student(Path(config.run))["data_path"])  # type: ignore[arg-type]
-    return run_data, run_data.subset("test"), data_path
+        return load_eval_set(Path(config.data), taxonomy, config.gold_column)
+    return run_test_split(run_data, Path(_run_student(Path(config.run))["data_path"]))
 
 
 def _run_data(run: Path, taxonomy: Any) -> Any:
-    """The run's labeled data, split exactly as training split it."""
-    from training.distill_data import load_labeled
+    """The run's labeled data, split (and mixed) exactly as training did."""
+    from benchmarks.eval_set import load_run_data
     from training.train_config import load_config
 
     config = load_config(run / "train_config.json")
-    data_path = Path(_run_student(run)["data_path"])
-    if config.gold_column is None and _default_gold(data_path):
-        config = dataclasses.replace(config, gold_column=_default_gold(data_path))
-    return load_labeled(data_path, taxonomy, config)
+    return load_run_data(run, config, Path(_run_student(run)["data_path"]), taxonomy)
 
 
 def _run_student(run: Path) -> dict[str, Any]:
     return json.loads((run / "student.json").read_text(encoding="utf-8"))
-
-
-def _default_gold(path: Path) -> str | None:
-    """ "category" when the labeled file has that column (the synthetic corpus's gold)."""
-    import pyarrow.parquet as pq
-
-    return "category" if "category" in pq.read_schema(path).names else None
 
 
 def _meta_beside(data_path: Path) -> Path | None:

@@ -1,11 +1,10 @@
 """`categorizer demo`: the whole loop offline, from a synthetic corpus to the stakeholder report.
 
-1. synth — a synthetic corpus with ground truth (the oracle corpus) and the 1,000 transactions
-   the offline LLM teacher labeled (seed 101);
-2. teacher — SmolLM2-135M with 4 retrieved few-shot examples labels those 1,000 rows. On 2 CPU
-   cores that takes about 80 minutes, so the demo uses the teacher's shipped outputs
-   (`benchmarks/teacher_outputs/`, with the metadata of the run that produced them and the
-   command that regenerates them) after checking they are the outputs for this very corpus;
+1. synth — a synthetic corpus with ground truth (the oracle corpus);
+2. teacher — SmolLM2-135M with 4 retrieved few-shot examples labeled 1,000 synthetic rows. On 2
+   CPU cores that takes about 80 minutes, so the demo uses the teacher's shipped outputs
+   (`benchmarks/teacher_outputs/`: the rows with their labels, the metadata of the run that
+   produced them and the command that regenerates them) after checking the file is intact;
    the oracle corpus is labeled by its ground truth (`labels:category`), which is what
    distillation from a strong teacher looks like;
 3. train — one student from each teacher;
@@ -31,7 +30,6 @@ from rich.console import Console
 from rich.table import Table
 
 TEACHER_OUTPUTS = Path(__file__).parent / "teacher_outputs" / "smollm2_fewshot.parquet"
-LLM_CORPUS = {"n": 1_000, "seed": 101}
 
 
 @dataclass
@@ -70,9 +68,9 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with _step("synth", timings, console):
-        corpus, llm_corpus = _synth(out, config)
+        corpus = _synth(out, config)
     with _step("teacher labels", timings, console):
-        llm_labels = shipped_teacher_labels(llm_corpus, out / "llm_labels.parquet")
+        llm_labels = shipped_teacher_labels(out / "llm_labels.parquet")
         oracle_labels = _oracle_labels(corpus, out / "oracle_labels.parquet")
     with _step("train", timings, console):
         llm_run = _train(llm_labels, out / "run_llm", config, llm=True)
@@ -100,35 +98,32 @@ def _step(name: str, timings: dict[str, float], console: Console) -> Iterator[No
     console.print(f"[green]✓[/green] {name}: {timings[name]:.1f} s")
 
 
-def _synth(out: Path, config: DemoConfig) -> tuple[Path, Path]:
+def _synth(out: Path, config: DemoConfig) -> Path:
     from training.commands import run_synth
 
-    corpus, llm_corpus = out / "corpus.parquet", out / "llm_corpus.parquet"
+    corpus = out / "corpus.parquet"
     run_synth(corpus, n=config.rows or 0, seed=config.seed)
-    run_synth(llm_corpus, n=LLM_CORPUS["n"], seed=LLM_CORPUS["seed"])
-    return corpus, llm_corpus
+    return corpus
 
 
-def shipped_teacher_labels(corpus: Path, out: Path, shipped: Path = TEACHER_OUTPUTS) -> Path:
-    """Copy the LLM teacher's shipped outputs to `out`, after checking they label `corpus`.
+def shipped_teacher_labels(out: Path, shipped: Path = TEACHER_OUTPUTS) -> Path:
+    """Copy the LLM teacher's shipped outputs (rows and labels) to `out`, after checking them.
+
+    The shipped file carries the rows the teacher labeled (its metadata's `corpus` says which
+    generator made them), so the demo never depends on regenerating that corpus.
 
     Raises:
-        ValueError: The corpus is not the one the outputs were made for (another synth version
-            or seed); the message gives the command that regenerates them.
+        ValueError: The file is not the one its metadata describes (its sha256 or row count
+            differ); the message gives the command that regenerates it.
     """
-    import pandas as pd
+    import hashlib
 
     meta = json.loads(Path(f"{shipped}.meta.json").read_text(encoding="utf-8"))
-    labeled = pd.read_parquet(shipped)
-    rows = pd.read_parquet(corpus, columns=["description", "amount"])
-    same = len(rows) == len(labeled) and (
-        rows["description"].tolist() == labeled["description"].tolist()
-        and rows["amount"].tolist() == labeled["amount"].tolist()
-    )
-    if not same:
+    digest = hashlib.sha256(Path(shipped).read_bytes()).hexdigest()
+    if digest != meta.get("sha256"):
         raise ValueError(
-            f"{shipped} holds the teacher's labels of another corpus than {corpus} "
-            f"(the synthetic generator changed?); regenerate them with: {meta['regenerate']}"
+            f"{shipped} is not the file its metadata describes (sha256 {digest[:12]}…, expected "
+            f"{str(meta.get('sha256'))[:12]}…); regenerate it with: {meta['regenerate']}"
         )
     shutil.copyfile(shipped, out)
     meta |= {"output": str(out), "shipped_from": str(shipped)}

@@ -1,79 +1,30 @@
 """The benchmark report's content: its headline and sections, as plain strings.
 
 `headline` sets the student against the teacher (cost, latency, throughput, accuracy) with a
-sentence that says so; `sections` builds the report's parts (headline, variants, slices, cost,
-serving, per category, machine) as `Section`s of paragraphs and `Table`s. Nothing here is
-escaped or rendered: `benchmarks.report` turns the sections into Markdown and HTML. The
-formatting helpers (`num`, `pct`, `ms`, `usd`, ...) write a missing figure (None) as "—".
+sentence that says so; `sections` builds the report's parts (headline, variants, by country when
+the data has countries, slices, cost, serving, per category, machine) as `Section`s of
+paragraphs and `Table`s. Nothing here is escaped or rendered: `benchmarks.report` turns the
+sections into Markdown and HTML. The formatting helpers (`num`, `pct`, `ms`, `usd`, ...) live in
+`benchmarks.report_format` and are re-exported here; they write a missing figure (None) as "—".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-DASH = "—"
-
-
-def num(value: float | None, digits: int = 0) -> str:
-    """A number with thousands separators, or "—" when missing."""
-    return DASH if value is None else f"{value:,.{digits}f}"
-
-
-def pct(fraction: float | None) -> str:
-    """A fraction as a percentage with one decimal."""
-    return DASH if fraction is None else f"{fraction * 100:.1f}%"
-
-
-def ms(value: float | None) -> str:
-    """Milliseconds: two decimals below 10 ms, one below 100, none above."""
-    if value is None:
-        return DASH
-    digits = 2 if value < 10 else 1 if value < 100 else 0
-    return f"{value:,.{digits}f} ms"
-
-
-def usd(value: float | None) -> str:
-    """US dollars: cents from $1 up, three significant figures below."""
-    if value is None:
-        return DASH
-    if value >= 100:
-        return f"${value:,.0f}"
-    return f"${value:,.2f}" if value >= 1 else f"${value:.3g}"
-
-
-def times(ratio: float | None) -> str:
-    """A ratio as "1,234×" (one decimal below 10×)."""
-    if ratio is None:
-        return DASH
-    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
-
-
-def percent_cheaper(percent: float | None, missing: str = DASH) -> str:
-    """Like "99.98% cheaper", with as many decimals as it takes not to round up to 100%."""
-    if percent is None:
-        return missing
-    if percent < 0:
-        return f"{-percent:,.2f}% more expensive"
-    digits = 2
-    while digits < 6 and percent < 100 and round(percent, digits) >= 100:
-        digits += 1
-    return f"{percent:.{digits}f}% cheaper"
-
-
-def points(gap: float) -> str:
-    """Student minus teacher accuracy, in percentage points, as a clause."""
-    if round(gap, 1) == 0:
-        return "level with the teacher's accuracy"
-    if gap > 0:
-        return f"{gap:.1f} points above the teacher's accuracy"
-    return f"within {-gap:.1f} points of the teacher's accuracy"
-
-
-def join_clauses(clauses: Sequence[str]) -> str:
-    """Clauses joined as "a", "a and b" or "a, b and c"."""
-    return clauses[0] if len(clauses) == 1 else f"{', '.join(clauses[:-1])} and {clauses[-1]}"
+from benchmarks.report_format import (
+    DASH,
+    join_clauses,
+    ms,
+    num,
+    pct,
+    percent_cheaper,
+    points,
+    times,
+    usd,
+)
 
 
 @dataclass
@@ -93,15 +44,20 @@ class Section:
     tables: list[Table] = field(default_factory=list)
 
 
-def find_variants(results: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """The teacher variant and the student the headline is about."""
+def find_variants(
+    results: Mapping[str, Any],
+) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]]:
+    """The teacher variant and the student the headline is about.
+
+    The teacher is the first variant when its kind is "teacher"; None when the data had no
+    teacher labels (a gold-only file).
+    """
     variants = results.get("variants") or []
-    if not variants or variants[0].get("kind") != "teacher":
-        raise ValueError("results['variants'] must start with the teacher (kind 'teacher')")
+    teacher = variants[0] if variants and variants[0].get("kind") == "teacher" else None
     wanted = results.get("student")
     for variant in variants:
         if variant.get("name") == wanted:
-            return variants[0], variant
+            return teacher, variant
     names = [v.get("name") for v in variants]
     raise ValueError(f"results['student'] is {wanted!r}; set it to one of the variants {names}")
 
@@ -144,19 +100,19 @@ def headline(results: Mapping[str, Any]) -> dict[str, Any]:
         on all threads; ratio teacher / student), ``throughput_tx_per_s`` (ratio student /
         teacher), ``accuracy`` (``metric``: accuracy against gold, or agreement with the
         teacher without gold; ``points``: student minus teacher) and ``sentence``. Figures
-        that were not measured are None and drop out of the sentence.
+        that were not measured are None and drop out of the sentence; without a teacher
+        variant (gold-only data) the teacher's name and scores are None.
 
     Raises:
-        ValueError: variants that do not start with the teacher, or a ``student`` that names
-            none of them.
+        ValueError: a ``student`` that names none of the variants.
     """
     teacher_variant, student_variant = find_variants(results)
     seconds = (results.get("teacher") or {}).get("seconds_per_tx")
     speed = student_variant.get("speed") or {}
     gold = bool((results.get("data") or {}).get("gold"))
     metric = "accuracy" if gold else "agreement"
-    teacher_score = _score(teacher_variant, metric)
-    if not gold and teacher_score is None:
+    teacher_score = None if teacher_variant is None else _score(teacher_variant, metric)
+    if not gold and teacher_variant is not None and teacher_score is None:
         teacher_score = 1.0  # the teacher agrees with itself by definition
     student_score = _score(student_variant, metric)
     latency = {
@@ -175,7 +131,7 @@ def headline(results: Mapping[str, Any]) -> dict[str, Any]:
         "points": (student_score - teacher_score) * 100 if both else None,
     }
     out = {
-        "teacher": teacher_variant.get("name"),
+        "teacher": None if teacher_variant is None else teacher_variant.get("name"),
         "student": student_variant.get("name"),
         "reference": "gold" if gold else "teacher",
         "cost_usd_per_m": _headline_cost(results.get("cost")),
@@ -203,6 +159,8 @@ def _sentence(head: Mapping[str, Any]) -> str:
         )
     elif accuracy["points"] is not None:
         clauses.append(points(accuracy["points"]))
+    elif head["teacher"] is None and accuracy["student"] is not None:
+        clauses.append(f"{pct(accuracy['student'])} accurate against the gold labels")
     if not clauses:
         return "The student's figures against the teacher were not measured; see the tables."
     return f"The student is {join_clauses(clauses)}."
@@ -238,9 +196,8 @@ def headline_table(head: Mapping[str, Any]) -> Table:
         [f"{accuracy['metric']} (vs {head['reference']})", pct(accuracy["teacher"]),
          pct(accuracy["student"]), DASH if gap is None else f"{gap:+.1f} points"],
     ]  # fmt: skip
-    return Table(
-        ["metric", f"teacher: {head['teacher']}", f"student: {head['student']}", "ratio"], rows
-    )
+    teacher = head["teacher"] or "none in the data"
+    return Table(["metric", f"teacher: {teacher}", f"student: {head['student']}", "ratio"], rows)
 
 
 def _speed_cells(speed: Mapping[str, Any] | None) -> list[str]:
@@ -253,22 +210,60 @@ def _speed_cells(speed: Mapping[str, Any] | None) -> list[str]:
 
 
 def _variants_section(results: Mapping[str, Any]) -> Section:
+    variants = results.get("variants") or []
+    detailed_rows = (results.get("data") or {}).get("detailed_rows")
     rows = []
-    for variant in results.get("variants") or []:
+    for variant in variants:
         acc = variant.get("accuracy") or {}
         size = variant.get("size_mb")
+        detailed = [pct((acc.get("detailed") or {}).get("accuracy"))] if detailed_rows else []
         rows.append(
             [str(variant.get("name")), str(variant.get("format") or DASH), pct(acc.get("accuracy")),
-             num(acc.get("macro_f1"), 3), pct(acc.get("agreement")), num(acc.get("ece"), 3),
-             *_speed_cells(variant.get("speed")), DASH if size is None else f"{num(size, 1)} MB"]
+             num(acc.get("macro_f1"), 3), *detailed, pct(acc.get("agreement")),
+             num(acc.get("ece"), 3), *_speed_cells(variant.get("speed")),
+             DASH if size is None else f"{num(size, 1)} MB"]
         )  # fmt: skip
-    headers = ["variant", "format", "accuracy", "macro-F1", "agreement", "ECE",
+    headers = ["variant", "format", "accuracy", "macro-F1",
+               *(["detailed accuracy"] if detailed_rows else []), "agreement", "ECE",
                "p50 batch 1 (1 thread / all)", "tx/s batch 64 (1 thread / all)",
                "size"]  # fmt: skip
     seconds = (results.get("teacher") or {}).get("seconds_per_tx")
     teacher_ms = ms(seconds * 1e3 if seconds else None)
-    note = f"The teacher's speed is its measured time per transaction: {teacher_ms}."
-    return Section("Variants", [note], [Table(headers, rows)])
+    notes = [f"The teacher's speed is its measured time per transaction: {teacher_ms}."]
+    if not variants or variants[0].get("kind") != "teacher":
+        notes = [f"The data has no teacher labels: no teacher row, and agreement is {DASH}."]
+    if detailed_rows:
+        notes.append(
+            f"Detailed accuracy is over the {num(detailed_rows)} rows with a gold detailed "
+            f"category; {DASH} for a variant that predicts primary categories only."
+        )
+    return Section("Variants", notes, [Table(headers, rows)])
+
+
+def _country_cell(block: Mapping[str, Any], gold: bool) -> str:
+    if gold:
+        return f"{pct(block.get('accuracy'))} / {num(block.get('macro_f1'), 3)}"
+    return pct(block.get("agreement"))
+
+
+def _countries_section(results: Mapping[str, Any]) -> Section | None:
+    """Countries as rows (the most rows first), variants as columns; None without countries."""
+    data = results.get("data") or {}
+    countries = data.get("countries")
+    if not countries:
+        return None
+    gold = bool(data.get("gold"))
+    variants = results.get("variants") or []
+    rows = [["all", num(data.get("rows"))]
+            + [_country_cell(v.get("accuracy") or {}, gold) for v in variants]]  # fmt: skip
+    for country, count in sorted(countries.items(), key=lambda pair: (-pair[1], pair[0])):
+        blocks = [((v.get("accuracy") or {}).get("by_country") or {}).get(country) or {}
+                  for v in variants]  # fmt: skip
+        rows.append([str(country), num(count)] + [_country_cell(b, gold) for b in blocks])
+    what = "accuracy / macro-F1 against gold" if gold else "agreement with the teacher"
+    note = f"Each cell: {what}, over the country's n rows."
+    headers = ["country", "n"] + [str(v.get("name")) for v in variants]
+    return Section("By country", [note], [Table(headers, rows)])
 
 
 def _slices_section(results: Mapping[str, Any]) -> Section:
@@ -384,9 +379,11 @@ def sections(results: Mapping[str, Any]) -> list[Section]:
     """The report's sections (figures apart), in order, as plain strings."""
     head = headline(results)
     _, student = find_variants(results)
+    countries = _countries_section(results)
     return [
         Section("Headline", [head["sentence"]], [headline_table(head)]),
         _variants_section(results),
+        *([countries] if countries else []),
         _slices_section(results),
         _cost_section(results),
         _serving_section(results),

@@ -18,6 +18,7 @@ import numpy as np
 from benchmarks.engine import latency, throughput
 
 Probs = Callable[[Sequence[str]], np.ndarray]
+Detailed = Callable[[Sequence[str]], list[str | None]]
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Variant:
         format: How it runs, e.g. "onnx int8", "torch fp32", "tf-idf + logreg".
         load: threads → a function from model input texts to (rows, primaries) probabilities.
         size_mb: Size of its model file(s) on disk, where that means something.
+        detailed: Model input texts → each one's detailed category, for a variant that
+            predicts detailed categories (None for one that predicts primaries only).
     """
 
     name: str
@@ -37,6 +40,7 @@ class Variant:
     format: str
     load: Callable[[int], Probs]
     size_mb: float | None = None
+    detailed: Detailed | None = None
 
 
 def all_threads() -> int:
@@ -56,8 +60,13 @@ def bundle_variant(name: str, kind: str, bundle: Path) -> Variant:
         engine = Categorizer.load(bundle, threads=threads, batch_size=64)
         return lambda texts: engine.primary_probs(engine.logits(texts))
 
+    def detailed(texts: Sequence[str]) -> list[str | None]:
+        engine = Categorizer.load(bundle, threads=all_threads(), batch_size=64)
+        return _argmax_labels(engine.logits(texts), manifest.labels)
+
     size = sum(f.stat().st_size for f in bundle.iterdir() if f.is_file()) / 1e6
-    return Variant(name, kind, fmt, load, round(size, 2))
+    is_detailed = manifest.label_level == "detailed"
+    return Variant(name, kind, fmt, load, round(size, 2), detailed if is_detailed else None)
 
 
 def torch_variant(name: str, run: Path, manifest: Any) -> Variant:
@@ -73,8 +82,21 @@ def torch_variant(name: str, run: Path, manifest: Any) -> Variant:
         set_threads(threads)
         return lambda texts: primary_probs(infer(texts), temperature, parent_index)
 
+    def detailed(texts: Sequence[str]) -> list[str | None]:
+        set_threads(all_threads())
+        return _argmax_labels(infer(texts), manifest.labels)
+
     size = sum(f.stat().st_size for f in (run / "model").glob("*.safetensors")) / 1e6
-    return Variant(name, "student", "torch fp32", load, round(size, 2) or None)
+    is_detailed = manifest.label_level == "detailed"
+    return Variant(
+        name, "student", "torch fp32", load, round(size, 2) or None,
+        detailed if is_detailed else None,
+    )  # fmt: skip
+
+
+def _argmax_labels(logits: np.ndarray, labels: Sequence[str]) -> list[str | None]:
+    """Each row's top label (a detailed model's logits are over detailed categories)."""
+    return [labels[i] for i in np.asarray(logits).argmax(axis=1)]
 
 
 def tfidf_variant(

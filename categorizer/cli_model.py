@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,6 +51,13 @@ def train(
     max_rows: Annotated[int | None, typer.Option(min=3, help="Train on a sample.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of split, init and order.")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
+    mix: Annotated[
+        Path | None,
+        typer.Option(help="Another labeled file (e.g. your real transactions) for training only."),
+    ] = None,
+    mix_weight: Annotated[
+        float | None, typer.Option(help="Loss weight of a --mix row against a --data row (> 0).")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Any config field: --set warmup_ratio=0.1 (repeatable)."),
@@ -65,11 +73,14 @@ def train(
 
     Example: categorizer train --data labels.parquet --student minilm --out runs/minilm
 
+    Example: categorizer train --data synth_labels.parquet --mix real_labels.parquet
+    --mix-weight 0.5 --out runs/mixed
+
     Under several GPUs: torchrun --nproc-per-node 4 -m categorizer.cli train --data ... --out ...
     """
     from categorizer.taxonomy import load_taxonomy
     from training.distill import train as run_training
-    from training.train_config import load_config, parse_overrides
+    from training.train_config import ConfigError, load_config, parse_overrides
 
     overrides: dict[str, Any] = {
         "student": student,
@@ -84,11 +95,37 @@ def train(
         "max_rows": max_rows,
         "seed": seed,
         "threads": threads,
+        "mix_data": mix,
+        "mix_weight": mix_weight,
     }
-    overrides |= parse_overrides(set_ or [])
     train_config = load_config(config, overrides)
+    # --set wins over the flags and the file, a None included (--set dev_set=none)
+    explicit = parse_overrides(set_ or [])
+    if explicit:
+        try:
+            train_config = dataclasses.replace(train_config, **explicit)
+        except ValueError as err:
+            raise ConfigError(f"the command line: {err}") from None
     result = run_training(data, out, train_config, taxonomy=load_taxonomy(taxonomy), resume=resume)
     console.print(train_table(result))
+    _print_data_figures(result.metrics)
+
+
+def _print_data_figures(metrics: dict[str, Any]) -> None:
+    """The mix file's held-out agreement and the dev-set rows kept out, when there are any."""
+    mix = metrics.get("mix")
+    if mix is not None:
+        agreement = metrics.get("mix_val_agreement")
+        shown = "—" if agreement is None else f"{agreement:.2%}"
+        console.print(
+            f"mix {mix['path']}: {mix['train_rows']:,} training rows at weight {mix['weight']}; "
+            f"agreement with its teacher on {mix['holdout_rows']:,} held-out rows: {shown}"
+        )
+    if metrics.get("dev_rows_dropped"):
+        console.print(
+            f"{metrics['dev_rows_dropped']:,} training rows share a descriptor with the dev set "
+            f"{metrics['dev_set']}: dropped"
+        )
 
 
 @handle_errors

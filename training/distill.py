@@ -4,11 +4,12 @@ A run directory holds everything needed to export or repeat the run:
 
     RUN_DIR/model/            best checkpoint (save_pretrained: weights, config, tokenizer)
     RUN_DIR/student.json      labels, label level, taxonomy fingerprint, text format, max length,
-                              base model and the calibration temperature
+                              base model, the calibration temperature and the data (main, mix)
     RUN_DIR/taxonomy.yaml     the taxonomy the student predicts
     RUN_DIR/train_config.json the final config
     RUN_DIR/metrics.jsonl     one line per epoch (validation)
-    RUN_DIR/metrics.json      the best epoch's validation figures and the test split's
+    RUN_DIR/metrics.json      the best epoch's validation figures and the test split's, the mix
+                              file's held-out agreement and the dev-set rows dropped
     RUN_DIR/checkpoint/       the last epoch (weights, optimizer, scheduler, state): --resume
 
 Runs unchanged on one CPU, one GPU, or several under `torchrun`/`accelerate launch` (DDP: each
@@ -31,18 +32,18 @@ from typing import Any
 import numpy as np
 
 from categorizer.taxonomy import Taxonomy
-from categorizer.text import TEXT_FORMAT_VERSION
 from training.batching import bucketed_batches, collate, encode, predict_logits
-from training.distill_data import LabeledData, load_labeled, parent_index, student_labels
+from training.distill_data import MIX_VALIDATION, LabeledData, parent_index, student_labels
 from training.distributed import Dist, peak_memory_mb, setup_distributed
 from training.evaluation import evaluate, fit_temperature
 from training.losses import distillation_loss
+from training.mix_data import DataSources, load_training_data
+from training.run_record import STUDENT_FORMAT as STUDENT_FORMAT  # re-exported
+from training.run_record import by_difficulty, data_figures, student_info
 from training.train_config import ConfigError, TrainConfig
 from training.train_state import load_best_weights, load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
-
-STUDENT_FORMAT = "student-run/1"
 
 
 @dataclass
@@ -80,6 +81,10 @@ def train(
 ) -> TrainResult:
     """Train a student on a labeled file and write the run directory.
 
+    With ``config.mix_data``, a second labeled file joins the training split at
+    ``config.mix_weight`` (see `training.mix_data`); training rows found in ``config.dev_set``
+    are dropped.
+
     Args:
         data_path: Soft labels from `categorizer label` (Parquet).
         run_dir: Output folder; created if missing.
@@ -92,7 +97,7 @@ def train(
         The run's metrics and where they were written.
 
     Raises:
-        DataError, SplitError, TaxonomyError: Bad labeled data (see `load_labeled`).
+        DataError, SplitError, TaxonomyError: Bad labeled data (see `load_training_data`).
         ConfigError: A student spec that cannot be built, or a resume with another config.
     """
     torch = _require_torch()
@@ -101,9 +106,9 @@ def train(
     dist = setup_distributed()
     if config.threads:
         torch.set_num_threads(config.threads)
-    data = load_labeled(data_path, taxonomy, config)
+    data, sources = load_training_data(data_path, taxonomy, config)
     run = _Run(config, taxonomy, data, run_dir, dist)
-    run.data_path = Path(data_path)
+    run.data_path, run.sources = Path(data_path), sources
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "train_config.json")
@@ -179,6 +184,7 @@ class _Run:
         self.history: list[dict[str, Any]] = []
         self.epoch_speed: dict[str, float] = {}
         self.data_path = Path()
+        self.sources = DataSources()
 
     def _batches_per_rank(self) -> int:
         batches = math.ceil(len(self.train_rows) / self.config.batch_size)
@@ -270,6 +276,7 @@ class _Run:
             logits = self.wrapped(
                 input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
             ).logits
+        weights = self.data.weights
         return distillation_loss(
             logits,
             torch.from_numpy(self.data.teacher_probs[rows]).to(self.device),
@@ -277,6 +284,7 @@ class _Run:
             temperature=self.config.temperature,
             alpha=self.config.alpha,
             parent_index=self.parents_t,
+            weights=None if weights is None else torch.from_numpy(weights[rows]).to(self.device),
         )
 
     def scores(self, split: str, temperature: float = 1.0) -> tuple[dict[str, Any], np.ndarray]:
@@ -313,6 +321,8 @@ class _Run:
             "train_speed": self.epoch_speed,
             "validation": metrics,
         }
+        if len(self.data.subset(MIX_VALIDATION)):
+            record["mix_val_agreement"] = self.scores(MIX_VALIDATION)[0]["agreement"]
         self.history.append(record)
         score = (metrics["agreement"], -metrics["kl"])
         if score > self.best_score:
@@ -368,58 +378,24 @@ class _Run:
                 temperature=temperature,
                 parent_index=self.parents,
             ),
-            "test_by_difficulty": self._by_difficulty(test_logits, temperature),
+            "test_by_difficulty": by_difficulty(self.data, test_logits, temperature, self.parents),
             "temperature": temperature,
             "best_epoch": self.best_epoch,
             "epochs_run": self.epoch,
             "rows": {s: int((self.data.split == s).sum()) for s in ("train", "validation", "test")},
             "dropped_unlabeled": self.data.dropped,
+            **data_figures(self, temperature),
             "seconds": round(seconds, 1),
             "device": self.device,
             "world_size": self.dist.world_size,
             "peak_memory_mb": peak_memory_mb(self.device),
         }
         if self.dist.is_main:
-            self._write_student_json(temperature)
+            info = student_info(self, temperature)
+            (self.run_dir / "student.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
             text = json.dumps(metrics, indent=2) + "\n"
             (self.run_dir / "metrics.json").write_text(text, encoding="utf-8")
         return metrics
-
-    def _by_difficulty(self, logits: np.ndarray, temperature: float) -> dict[str, Any]:
-        if self.data.difficulty is None:
-            return {}
-        rows = self.data.subset("test")
-        groups = self.data.difficulty[rows]
-        out = {}
-        for name in sorted(set(groups.tolist())):
-            keep = groups == name
-            gold = None if self.data.gold is None else self.data.gold[rows][keep]
-            out[name] = evaluate(
-                logits[keep],
-                self.data.teacher_probs[rows][keep],
-                gold,
-                temperature=temperature,
-                parent_index=self.parents,
-            )
-        return out
-
-    def _write_student_json(self, temperature: float) -> None:
-        info = {
-            "format": STUDENT_FORMAT,
-            "base_model": self.student.base_model,
-            "label_level": self.config.label_level,
-            "pooling": self.config.pooling,
-            "labels": self.labels,
-            "primary_labels": list(self.taxonomy.labels),
-            "taxonomy": self.taxonomy.fingerprint(),
-            "text_format_version": TEXT_FORMAT_VERSION,
-            "max_length": self.config.max_length,
-            "temperature": temperature,
-            "best_epoch": self.best_epoch,
-            "data_path": str(self.data_path.resolve()),
-        }
-        path = self.run_dir / "student.json"
-        path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
 @contextlib.contextmanager

@@ -7,9 +7,10 @@ raises DataError naming the file, the row and the column.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,17 @@ from categorizer.taxonomy import Taxonomy
 from categorizer.text import to_model_text
 from training.errors import DataError, SplitError
 from training.losses import IGNORE_INDEX
-from training.splits import SPLITS, split_frame
+from training.splits import SPLITS, descriptor_keys, split_frame
 from training.train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 _TEXT_COLUMNS = ("description", "amount", "direction", "mcc", "amount_convention")
 _PROB_TOLERANCE = 1e-3
+REPORT_COLUMNS = ("country", "detailed_category", "teacher_detailed_label")
+"""Columns kept (where a file has them) for per-country and detailed-label figures."""
+MIX_VALIDATION = "mix_validation"
+"""The split of a mix file's held-out rows: scored against their teacher, never trained on."""
 
 
 @dataclass
@@ -40,6 +45,10 @@ class LabeledData:
         split: (rows,) "train", "validation" or "test".
         difficulty: The synthetic corpus's difficulty column when present (for reports).
         dropped: Rows dropped because the teacher left them unlabeled.
+        keys: (rows,) `descriptor_key` of each description (leakage and dev-set checks).
+        extras: `REPORT_COLUMNS` the file has, as (rows,) object arrays (None: missing).
+        weights: (rows,) loss weight of each row; None weighs every row 1.
+        from_mix: (rows,) True for the rows of a mixed-in file; None without one.
     """
 
     texts: list[str]
@@ -49,6 +58,10 @@ class LabeledData:
     split: np.ndarray
     difficulty: np.ndarray | None
     dropped: int = 0
+    keys: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    weights: np.ndarray | None = None
+    from_mix: np.ndarray | None = None
 
     def subset(self, name: str) -> np.ndarray:
         """Row indices of one split."""
@@ -98,8 +111,10 @@ def load_labeled(path: str | Path, taxonomy: Taxonomy, config: TrainConfig) -> L
         targets=_targets(path, frame, taxonomy, config, probs, gold),
         gold=gold,
         split=_splits(path, frame, config, probs.argmax(axis=1)),
-        difficulty=frame["difficulty"].astype(str).to_numpy() if "difficulty" in frame else None,
+        difficulty=_difficulty(frame),
         dropped=dropped,
+        keys=_keys(frame),
+        extras=_extras(frame),
     )
 
 
@@ -127,9 +142,84 @@ def load_eval(path: str | Path, taxonomy: Taxonomy, gold_column: str | None) -> 
         targets=probs.argmax(axis=1).astype(np.int64),
         gold=_gold(path, frame, taxonomy, gold_column),
         split=np.full(len(frame), "test"),
-        difficulty=frame["difficulty"].astype(str).to_numpy() if "difficulty" in frame else None,
+        difficulty=_difficulty(frame),
         dropped=dropped,
+        keys=_keys(frame),
+        extras=_extras(frame),
     )
+
+
+def load_mix(
+    path: str | Path, taxonomy: Taxonomy, config: TrainConfig, holdout: float = 0.1
+) -> LabeledData:
+    """Read a labeled file to mix into training: its rows are "train" or `MIX_VALIDATION`.
+
+    The file needs no gold column (any is ignored) and any split column is ignored too: a
+    leakage-free `holdout` share of its descriptor groups is held out. Its hard targets are the
+    teacher's (none with ``hard_targets="gold"``, which aims the cross-entropy at gold only).
+
+    Args:
+        path: A `categorizer label` output with the taxonomy of the main file.
+        taxonomy: The student's taxonomy; the file's meta.json must match it.
+        config: Supplies label_level, hard_targets, mix_weight and seed.
+        holdout: Share of its rows held out as `MIX_VALIDATION`.
+
+    Raises:
+        FileNotFoundError, DataError, TaxonomyError: as `load_labeled`.
+        SplitError: Too few descriptor groups to hold any out.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mix file {path} does not exist (--mix / mix_data)")
+    frame, dropped = _labeled_rows(path, taxonomy)
+    if frame.empty:
+        raise DataError(path, "no labeled rows to mix in", column="teacher_probs")
+    probs = _teacher_probs(path, frame, len(taxonomy.labels))
+    targets = _targets(path, frame, taxonomy, _teacher_targets(config), probs, None)
+    if config.hard_targets == "gold" and config.label_level == "primary":
+        targets = np.full(len(frame), IGNORE_INDEX, dtype=np.int64)
+    keyed = pd.DataFrame({"description": frame["description"].to_numpy()})
+    try:
+        split = split_frame(keyed, fractions=(1 - holdout, holdout, 0.0), seed=config.seed)
+    except SplitError as err:
+        raise SplitError(f"mix file {path}: cannot hold out {holdout:.0%} of it ({err})") from None
+    split = np.where(split.to_numpy() == "train", "train", MIX_VALIDATION)
+    return LabeledData(
+        texts=_texts(frame),
+        teacher_probs=probs,
+        targets=targets,
+        gold=None,
+        split=split,
+        difficulty=_difficulty(frame),
+        dropped=dropped,
+        keys=_keys(frame),
+        extras=_extras(frame),
+        weights=np.full(len(frame), config.mix_weight, dtype=np.float32),
+        from_mix=np.ones(len(frame), dtype=bool),
+    )
+
+
+def _teacher_targets(config: TrainConfig) -> TrainConfig:
+    """The config for a file without gold: hard targets from the teacher."""
+    return dataclasses.replace(config, gold_column=None, hard_targets="teacher")
+
+
+def _difficulty(frame: pd.DataFrame) -> np.ndarray | None:
+    return frame["difficulty"].astype(str).to_numpy() if "difficulty" in frame else None
+
+
+def _keys(frame: pd.DataFrame) -> np.ndarray:
+    return descriptor_keys(frame["description"]).to_numpy(dtype=object)
+
+
+def _extras(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """`REPORT_COLUMNS` the frame has, missing values as None."""
+    out = {}
+    for column in (c for c in REPORT_COLUMNS if c in frame.columns):
+        values = frame[column].to_numpy(dtype=object)
+        kept = [None if pd.isna(v) or v == "" else str(v) for v in values]
+        out[column] = np.array(kept, dtype=object)
+    return out
 
 
 def _labeled_rows(path: Path, taxonomy: Taxonomy) -> tuple[pd.DataFrame, int]:

@@ -58,6 +58,7 @@ def distillation_loss(
     temperature: float,
     alpha: float,
     parent_index: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(1 - α) · T² · KL(teacher_T ‖ student_T) + α · CE(student, hard targets).
 
@@ -69,6 +70,9 @@ def distillation_loss(
         temperature: T > 0; T² keeps the soft term's gradients on the scale of the hard term's.
         alpha: Weight of the cross-entropy term, in [0, 1].
         parent_index: See `student_log_probs`, for a detailed-label student.
+        weights: (batch,) per-row loss weights (e.g. rows of a mixed-in file at 0.5); None
+            weighs every row 1. Each term stays divided by its row count, not by the weights'
+            sum, so a weight scales a row against every other row, in any batch.
 
     Returns:
         The scalar loss, averaged over the batch.
@@ -78,9 +82,17 @@ def distillation_loss(
 
     target = soften(teacher_probs.float(), temperature)
     log_q = student_log_probs(logits, temperature, parent_index)
-    kl = (torch.xlogy(target, target) - target * log_q).sum(-1).mean()
+    kl_rows = (torch.xlogy(target, target) - target * log_q).sum(-1)
+    kl = kl_rows.mean() if weights is None else (kl_rows * weights.float()).mean()
     loss = (1.0 - alpha) * temperature**2 * kl
-    if alpha > 0 and bool((hard_targets != IGNORE_INDEX).any()):
-        ce = F.cross_entropy(logits.float(), hard_targets, ignore_index=IGNORE_INDEX)
+    known = hard_targets != IGNORE_INDEX
+    if alpha > 0 and bool(known.any()):
+        if weights is None:
+            ce = F.cross_entropy(logits.float(), hard_targets, ignore_index=IGNORE_INDEX)
+        else:
+            rows = F.cross_entropy(
+                logits.float(), hard_targets, ignore_index=IGNORE_INDEX, reduction="none"
+            )
+            ce = (rows * weights.float()).sum() / known.sum()
         loss = loss + alpha * ce
     return loss

@@ -12,8 +12,15 @@ from training.fields import _cell_text
 SPLITS = ("train", "validation", "test")
 
 
-def _descriptor_keys(descriptions: pd.Series) -> pd.Series:
-    """descriptor_key per row, computed once per distinct description."""
+def descriptor_keys(descriptions: pd.Series) -> pd.Series:
+    """`descriptor_key` per row, computed once per distinct description.
+
+    Args:
+        descriptions: Raw descriptors; missing values count as "".
+
+    Returns:
+        A str Series of keys aligned with `descriptions`.
+    """
     text = descriptions.fillna("").astype("str")
     # Keys ignore digits' values (see descriptor_key): zeroing them first shrinks the work.
     codes, uniques = pd.factorize(text.str.replace(r"[1-9]", "0", regex=True))
@@ -34,7 +41,7 @@ def dedup_key(frame: pd.DataFrame) -> pd.Series:
     n = len(frame)
     parts = pd.DataFrame(
         {
-            "key": _descriptor_keys(frame["description"]).to_numpy(),
+            "key": descriptor_keys(frame["description"]).to_numpy(),
             "amount": (frame["amount"].astype(float).round(2) + 0.0).to_numpy()
             if "amount" in frame
             else np.full(n, np.nan),
@@ -106,7 +113,7 @@ def split_frame(
     targets = _check_fractions(fractions)
     if frame.empty:
         raise SplitError("cannot split an empty frame")
-    codes, keys = pd.factorize(_descriptor_keys(frame["description"]))
+    codes, keys = pd.factorize(descriptor_keys(frame["description"]))
     sizes = np.bincount(codes, minlength=len(keys))
     strata = _group_majority(frame, codes, len(keys), stratify)
     order_hash = pd.util.hash_array(

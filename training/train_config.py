@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from typing import Any
 LABEL_LEVELS = ("primary", "detailed")
 POOLINGS = ("mean", "cls")
 HARD_TARGETS = ("auto", "gold", "teacher")
+DEFAULT_DEV_SET = Path(__file__).resolve().parents[1] / "data" / "real_dev" / "real_dev.csv"
+"""The repository's hand-labeled real dev set: rows sharing a descriptor with it are never
+trained on (see `dev_set`). An installed package has no such file, and then nothing is checked."""
 
 
 class ConfigError(ValueError):
@@ -61,6 +65,12 @@ class TrainConfig:
         bf16: Autocast to bfloat16 on CUDA (ignored on CPU).
         threads: torch CPU threads (None: torch's default).
         eval_batch_size: Rows per batch during evaluation.
+        mix_data: A second labeled file (`categorizer label` output, e.g. your own real
+            transactions) mixed into the training split only; 10% of it is held out to report
+            the student's agreement with its teacher on it (`mix_val_agreement`).
+        mix_weight: Loss weight of a mix row relative to a main row (> 0; needs `mix_data`).
+        dev_set: A gold dev set (CSV/Parquet/JSONL with a description column): training rows
+            whose descriptor key is in it are dropped. None checks nothing.
     """
 
     student: str = "minilm"
@@ -87,6 +97,9 @@ class TrainConfig:
     bf16: bool = True
     threads: int | None = None
     eval_batch_size: int = 256
+    mix_data: Path | None = None
+    mix_weight: float = 1.0
+    dev_set: Path | None = DEFAULT_DEV_SET
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -113,10 +126,20 @@ class TrainConfig:
         _check(
             fractions_ok, "fractions", "three numbers >= 0 summing to 1, e.g. [0.8, 0.1, 0.1]", self
         )
+        self._check_mix()
         if self.student.startswith("scratch:") and self.layers is not None:
             raise ConfigError(
                 f"layers={self.layers} cannot apply to {self.student!r}: a scratch student's "
                 "layers are in its spec (scratch:L<layers>-H<hidden>); drop --layers"
+            )
+
+    def _check_mix(self) -> None:
+        ok = math.isfinite(self.mix_weight) and self.mix_weight > 0
+        _check(ok, "mix_weight", "a number > 0 (a mix row's loss over a main row's; try 0.5)", self)
+        if self.mix_data is None and self.mix_weight != 1.0:
+            raise ConfigError(
+                f"mix_weight={self.mix_weight} weighs the rows of a mix file, and there is none: "
+                "pass --mix LABELED_FILE (config field mix_data) or drop --mix-weight"
             )
 
     def _check_types(self) -> None:
@@ -136,6 +159,10 @@ class TrainConfig:
                 _check(isinstance(value, bool), f.name, "true or false", self)
             elif kind.startswith("str"):
                 _check(isinstance(value, str), f.name, "a string", self)
+            elif kind.startswith("Path"):
+                ok = isinstance(value, str | Path) and str(value).strip() != ""
+                _check(ok, f.name, "a file path", self)
+                setattr(self, f.name, Path(value))
         numbers = isinstance(self.fractions, list | tuple) and all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in self.fractions
         )
@@ -146,7 +173,7 @@ class TrainConfig:
         """The config as plain JSON types."""
         data = dataclasses.asdict(self)
         data["fractions"] = list(self.fractions)
-        return data
+        return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
 
     def save(self, path: str | Path) -> Path:
         """Write the config as JSON (the run directory's `train_config.json`)."""

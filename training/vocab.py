@@ -19,7 +19,17 @@ import yaml
 
 from categorizer.taxonomy import Taxonomy, default_taxonomy
 
-REGIONS: tuple[str, ...] = ("US", "UK", "EU", "ZA", "IN", "AU")
+# The countries the generator prints feeds for (the UK is written "UK", as banks and the real
+# reference data write it); 5 continents.
+COUNTRIES: tuple[str, ...] = (
+    "US", "CA", "BR", "UK", "IE", "DE", "AT", "CH", "NL", "BE", "FR", "ES",
+    "ZA", "NG", "KE", "IN", "SG", "AU", "NZ",
+)  # fmt: skip
+# Market groups a merchant row may name instead of listing countries.
+MARKETS: dict[str, tuple[str, ...]] = {
+    "ALL": COUNTRIES,
+    "EU": ("IE", "DE", "AT", "CH", "NL", "BE", "FR", "ES"),
+}
 # How a transaction travels, which decides how banks print it: card (in store), online (card not
 # present), ach (direct debit, bill pay), transfer (P2P, between accounts), atm, fee (the bank's
 # own entry: fees, interest, branch deposits), deposit (payroll and other incoming credits), check.
@@ -70,12 +80,13 @@ class Merchant:
 
 
 @dataclass(frozen=True)
-class Region:
-    """A region's currency, price level, places and names."""
+class Country:
+    """A country's currency, price level, languages, places and names."""
 
     code: str
     currency: str
     price_factor: float
+    languages: tuple[str, ...]
     cities: tuple[str, ...]
     first_names: tuple[str, ...]
     surnames: tuple[str, ...]
@@ -89,7 +100,7 @@ class Vocabulary:
     taxonomy: Taxonomy
     profiles: dict[str, CategoryProfile]
     merchants: tuple[Merchant, ...]
-    regions: dict[str, Region]
+    countries: dict[str, Country]
     place_words: tuple[str, ...]
     root: Path = field(compare=False)
 
@@ -154,10 +165,16 @@ def _parse_merchant(
     profile = profiles.get(detailed)
     if profile is None or profile.primary != path.stem:
         raise _fail(path, where, f"column 'detailed_category': {detailed!r} is not in {path.stem}")
-    regions = (row.get("regions") or "").strip()
-    region_set = frozenset(REGIONS) if regions == "ALL" else frozenset(regions.split("|"))
-    if not region_set or not region_set <= set(REGIONS):
-        raise _fail(path, where, f"column 'regions': expected ALL or a |-list of {REGIONS}")
+    markets = [m.strip() for m in (row.get("regions") or "").split("|") if m.strip()]
+    unknown = [m for m in markets if m not in COUNTRIES and m not in MARKETS]
+    if not markets or unknown:
+        raise _fail(
+            path,
+            where,
+            f"column 'regions': expected a |-list of {sorted(MARKETS)} or countries "
+            f"{COUNTRIES}, got {unknown or 'nothing'}",
+        )
+    region_set = frozenset(c for m in markets for c in MARKETS.get(m, (m,)))
     aliases = tuple(a.strip() for a in (row.get("aliases") or "").split("|") if a.strip())
     if not aliases:
         raise _fail(path, where, "column 'aliases': expected at least one printed name")
@@ -200,23 +217,24 @@ def _load_merchants(path: Path, profiles: dict[str, CategoryProfile]) -> list[Me
     return merchants
 
 
-def _load_regions(path: Path) -> tuple[dict[str, Region], tuple[str, ...]]:
+def _load_countries(path: Path) -> tuple[dict[str, Country], tuple[str, ...]]:
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
-    regions = {}
-    for code in REGIONS:
+    countries = {}
+    for code in COUNTRIES:
         spec = data.get(code)
         if not spec:
-            raise _fail(path, f"region {code}", "missing")
-        regions[code] = Region(
+            raise _fail(path, f"country {code}", "missing")
+        countries[code] = Country(
             code=code,
             currency=spec["currency"],
             price_factor=float(spec["price_factor"]),
+            languages=tuple(spec.get("languages") or ("en",)),
             cities=tuple(spec["cities"]),
             first_names=tuple(spec["first_names"]),
             surnames=tuple(spec["surnames"]),
             company_suffixes=tuple(spec["company_suffixes"]),
         )
-    return regions, tuple(data["place_words"])
+    return countries, tuple(data["place_words"])
 
 
 def load_vocabulary(root: str | Path | None = None, taxonomy: Taxonomy | None = None) -> Vocabulary:
@@ -244,8 +262,8 @@ def load_vocabulary(root: str | Path | None = None, taxonomy: Taxonomy | None = 
     merchants: list[Merchant] = []
     for path in sorted((base / "merchants").glob("*.csv")):
         merchants.extend(_load_merchants(path, profiles))
-    regions, place_words = _load_regions(base / "places.yaml")
-    return Vocabulary(taxonomy, profiles, tuple(merchants), regions, place_words, base)
+    countries, place_words = _load_countries(base / "places.yaml")
+    return Vocabulary(taxonomy, profiles, tuple(merchants), countries, place_words, base)
 
 
 @functools.lru_cache(maxsize=1)

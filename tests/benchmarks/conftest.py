@@ -1,9 +1,11 @@
-"""A realistic ``bench-report/1`` results dict for the report, plot and cost tests."""
+"""A realistic ``bench-report/1`` results dict for the report, plot and cost tests, and a small
+file shaped like the hand-labeled real dev set (data/real_dev/real_dev.csv)."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,10 +67,36 @@ def _speed(p50_all: float, tx_per_s_all: float) -> dict[str, Any]:
     }
 
 
+COUNTRIES = {"UK": 150, "DE": 100, "BR": 50}
+"""Rows per country of `make_results(countries=True)` (300 in all)."""
+
+
+def _by_country(accuracy: float | None, step: float) -> dict[str, Any]:
+    """Per-country figures: each country `step` less accurate than the one before it."""
+    return {
+        country: {
+            "rows": rows,
+            "accuracy": None if accuracy is None else accuracy - i * step,
+            "macro_f1": None if accuracy is None else accuracy - i * step - 0.05,
+            "agreement": 0.9,
+        }
+        for i, (country, rows) in enumerate(COUNTRIES.items())
+    }
+
+
 def make_results(
-    *, gold: bool = True, student_accuracy: float = 0.788, baseline_name: str = "tf-idf"
+    *,
+    gold: bool = True,
+    student_accuracy: float = 0.788,
+    baseline_name: str = "tf-idf",
+    teacher: bool = True,
+    countries: bool = False,
 ) -> dict[str, Any]:
-    """Teacher (accuracy 0.80, 0.5 s/tx), an int8 student (2 ms, 1,600 tx/s) and a baseline."""
+    """Teacher (accuracy 0.80, 0.5 s/tx), an int8 student (2 ms, 1,600 tx/s) and a baseline.
+
+    ``teacher=False`` leaves the teacher variant out (a gold-only file); ``countries=True``
+    gives every variant figures per country (`COUNTRIES`) and the student detailed accuracy.
+    """
     reference = "gold" if gold else "teacher"
 
     def score(value: float) -> float | None:
@@ -84,13 +112,25 @@ def make_results(
          "accuracy": _accuracy(score(0.70), 0.81, reference),
          "speed": _speed(0.4, 9000.0), "size_mb": 1.2},
     ]  # fmt: skip
+    if countries:
+        for variant, step in zip(variants, (0.0, 0.1, 0.2), strict=True):
+            variant["accuracy"]["by_country"] = _by_country(variant["accuracy"]["accuracy"], step)
+            variant["accuracy"]["detailed"] = {"rows": 120, "accuracy": None}
+        variants[1]["accuracy"]["detailed"]["accuracy"] = 0.612
+    if not teacher:
+        variants = variants[1:]
+        for variant in variants:
+            variant["accuracy"]["agreement"] = None
+    data = {"path": "data/eval.parquet", "rows": 300, "gold": gold, "teacher": teacher}
+    if countries:
+        data |= {"countries": dict(COUNTRIES), "detailed_rows": 120}
     return {
         "format": "bench-report/1",
         "name": "nightly",
         "created": "2026-11-28T21:00:00+00:00",
         "machine": {"cpu": "Test CPU @ 2.0GHz", "cores": 2, "platform": "Linux-test",
                     "python": "3.11.9", "packages": {"numpy": "2.1.0", "onnxruntime": "1.20.1"}},
-        "data": {"path": "data/eval.parquet", "rows": 300, "gold": gold},
+        "data": data,
         "teacher": copy.deepcopy(TEACHER),
         "variants": variants,
         "student": "student (onnx int8)",
@@ -117,3 +157,60 @@ def results_factory() -> Callable[..., dict[str, Any]]:
 def results() -> dict[str, Any]:
     """The default results: gold labels, the student 1.2 points below the teacher."""
     return make_results()
+
+
+REAL_DEV_COLUMNS = ("id", "description", "amount", "currency", "country", "category",
+                    "detailed_category", "merchant", "source_repo", "source_path")  # fmt: skip
+REAL_DEV_ROWS = [
+    ("uk-1", "TESCO STORES 3297 LONDON", "-12.40", "GBP", "UK", "GENERAL_MERCHANDISE",
+     "GENERAL_MERCHANDISE_SUPERSTORES", "Tesco"),
+    ("uk-2", "CARD PAYMENT TO PRET A MANGER", "-4.95", "GBP", "UK", "FOOD_AND_DRINK",
+     "FOOD_AND_DRINK_FAST_FOOD", "Pret"),
+    ("uk-3", "TFL TRAVEL CH", "-2.80", "GBP", "uk", "TRANSPORTATION", "", "TfL"),
+    ("uk-4", "SALARY ACME LTD", "2450.00", "GBP", "UK", "INCOME", "INCOME_WAGES", "Acme"),
+    ("de-1", "REWE Markt GmbH Berlin", "", "EUR", "DE", "FOOD_AND_DRINK",
+     "FOOD_AND_DRINK_GROCERIES", "Rewe"),
+    ("de-2", "Miete Wohnung Januar", "-850.00", "EUR", "DE", "RENT_AND_UTILITIES", "", ""),
+    ("de-3", "DB Vertrieb GmbH", "-39.90", "EUR", "DE", "TRANSPORTATION",
+     "TRANSPORTATION_PUBLIC_TRANSIT", "DB"),
+    ("us-1", "UBER *TRIP HELP.UBER.COM", "-17.25", "USD", "US", "TRANSPORTATION",
+     "TRANSPORTATION_TAXIS_AND_RIDE_SHARES", "Uber"),
+    ("us-2", "NETFLIX.COM 866-579-7172 CA", "-15.49", "USD", "US", "ENTERTAINMENT", "", "Netflix"),
+    ("br-1", "PIX RECEBIDO JOAO SILVA", "350.00", "BRL", "BR", "TRANSFER_IN", "", ""),
+    ("at-1", "BILLA DANKT 1234", "-23.10", "EUR", "AT", "FOOD_AND_DRINK",
+     "FOOD_AND_DRINK_GROCERIES", "Billa"),
+    ("xx-1", "ATM WITHDRAWAL 0042", "-40.00", "EUR", "", "TRANSFER_OUT",
+     "TRANSFER_OUT_WITHDRAWAL", ""),
+]  # fmt: skip
+"""Rows shaped like data/real_dev/real_dev.csv (source columns left out here): gold labels only,
+one blank amount, blank detailed labels, a lower-case country code and a row without one."""
+
+
+def write_real_dev(path: Path, rows: list[tuple[str, ...]] | None = None) -> Path:
+    """Write `REAL_DEV_ROWS` (or `rows`) as a real-dev-shaped CSV."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REAL_DEV_COLUMNS)
+        for row in REAL_DEV_ROWS if rows is None else rows:
+            writer.writerow([*row, "github.com/x/y", "statements/sample.csv"])
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_dev_rows() -> list[tuple[str, ...]]:
+    """`REAL_DEV_ROWS`: id, description, amount, currency, country, category, detailed, merchant."""
+    return list(REAL_DEV_ROWS)
+
+
+@pytest.fixture(scope="session")
+def real_dev_writer() -> Callable[..., Path]:
+    """`write_real_dev`, for tests that need a changed copy of the dev rows."""
+    return write_real_dev
+
+
+@pytest.fixture(scope="session")
+def real_dev_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`REAL_DEV_ROWS` as a CSV file (read-only: write your own copy to change it)."""
+    return write_real_dev(tmp_path_factory.mktemp("real_dev") / "real_dev.csv")

@@ -9,7 +9,14 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from benchmarks.accuracy import HARD_DIFFICULTIES, difficulty_slices, variant_metrics
+from benchmarks.accuracy import (
+    HARD_DIFFICULTIES,
+    detailed_metrics,
+    difficulty_slices,
+    group_counts,
+    group_metrics,
+    variant_metrics,
+)
 
 LABELS = ["A", "B", "C"]
 # predicted: A B A C C; confidence: .7 .8 .4 .4 .9
@@ -163,3 +170,38 @@ def test_difficulty_slices_cover_the_synthetic_corpus() -> None:
     assert set(frame["difficulty"]) == set(HARD_DIFFICULTIES)
     masks = difficulty_slices(frame["difficulty"].tolist())
     assert sum(int(m.sum()) for m in masks.values()) == len(frame)
+
+
+def test_group_metrics_per_country() -> None:
+    # predicted A B A C C against gold A B B C -; the teacher says A B A A C
+    groups = ["UK", "UK", "DE", "DE", "DE"]
+    result = group_metrics(PROBS, GOLD, TEACHER, groups)
+    assert list(result) == ["DE", "UK"]  # the most rows first
+    assert result["UK"] == {"rows": 2, "accuracy": 1.0, "macro_f1": 1.0, "agreement": 1.0}
+    de = result["DE"]
+    assert de["rows"] == 3
+    assert de["accuracy"] == pytest.approx(1 / 2)  # A vs B wrong, C right; the last has no gold
+    assert de["macro_f1"] == pytest.approx(1 / 2)  # over B (F1 0) and C (F1 1)
+    assert de["agreement"] == pytest.approx(2 / 3)
+    json.dumps(result)
+
+
+def test_group_metrics_without_gold_or_teacher() -> None:
+    result = group_metrics(PROBS, None, None, ["X"] * 5)
+    assert result == {"X": {"rows": 5, "accuracy": None, "macro_f1": None, "agreement": None}}
+    with pytest.raises(ValueError, match="groups must have shape"):
+        group_metrics(PROBS, GOLD, None, ["X"] * 4)
+
+
+def test_group_counts_are_largest_first_then_by_name() -> None:
+    assert list(group_counts(["b", "a", "c", "c", "b"]).items()) == [("b", 2), ("c", 2), ("a", 1)]
+
+
+def test_detailed_metrics_count_only_rows_with_a_detailed_label() -> None:
+    gold = ["X_1", None, "Y_2", "", "Y_3"]
+    result = detailed_metrics(["X_1", "X_1", "Y_1", "Y_3", "Y_3"], gold)
+    assert result == {"rows": 3, "accuracy": pytest.approx(2 / 3)}
+    assert detailed_metrics(None, gold) == {"rows": 3, "accuracy": None}
+    assert detailed_metrics(["X_1"] * 2, [None, None]) == {"rows": 0, "accuracy": None}
+    with pytest.raises(ValueError, match="4 detailed predictions for 5"):
+        detailed_metrics(["X_1"] * 4, gold)

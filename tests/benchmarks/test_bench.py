@@ -1,4 +1,5 @@
-"""`categorizer bench` on the tiny run: every figure is measured and the report is written."""
+"""`categorizer bench` on the tiny run: every figure is measured and the report is written, on
+the run's test split and on a gold-only file shaped like the real dev set."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from benchmarks.bench import BenchConfig, parse_bench_options, run_bench, teacher_info
+
+STUDENTS = ["student (onnx int8)", "student (onnx fp32)", "student (torch fp32)"]
+BASELINES = ["baseline: tf-idf + logreg", "baseline: zero-shot MiniLM"]
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +133,103 @@ def test_cli_bad_compare_exits_2(tiny_bundle: Path, tiny_run: Path, tmp_path: Pa
     )  # fmt: skip
     assert result.returncode == 2
     assert "NAME=BUNDLE_DIR" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def dev_report(
+    tiny_run: Path, tiny_bundle: Path, real_dev_csv: Path, tmp_path_factory: pytest.TempPathFactory
+):
+    """The tiny student and its run on the gold-only dev rows, recording what TF-IDF fits on."""
+    import benchmarks.variants
+
+    fitted: dict[str, list[str]] = {}
+    original = benchmarks.variants.tfidf_variant
+
+    def recording(labels, texts, targets, seed):
+        fitted["texts"] = list(texts)
+        return original(labels, texts, targets, seed)
+
+    out = tmp_path_factory.mktemp("dev_bench") / "report"
+    config = BenchConfig(
+        bundle=tiny_bundle, out=out, data=real_dev_csv, run=tiny_run, calls=3, batches=1,
+        http_seconds=0, cold_repeats=1,
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(benchmarks.variants, "tfidf_variant", recording)
+        paths = run_bench(config)
+    return paths, json.loads(paths["results"].read_text(encoding="utf-8")), fitted
+
+
+def test_gold_only_data_scores_every_variant_without_a_teacher(dev_report) -> None:
+    _, results, _ = dev_report
+    assert [v["name"] for v in results["variants"]] == STUDENTS + BASELINES
+    data = results["data"]
+    assert (data["rows"], data["gold"], data["teacher"]) == (12, True, False)
+    assert data["detailed_rows"] == 8
+    assert list(data["countries"]) == ["UK", "DE", "US", "AT", "BR", "unknown"]
+    for variant in results["variants"]:
+        accuracy = variant["accuracy"]
+        assert accuracy["rows"] == 12
+        assert 0.0 <= accuracy["accuracy"] <= 1.0
+        assert accuracy["macro_f1"] is not None
+        assert accuracy["agreement"] is None
+        by_country = accuracy["by_country"]
+        assert list(by_country) == list(data["countries"])
+        assert [c["rows"] for c in by_country.values()] == list(data["countries"].values())
+        correct = sum(c["accuracy"] * c["rows"] for c in by_country.values())
+        assert correct == pytest.approx(accuracy["accuracy"] * 12)
+        # the tiny student predicts primary categories only
+        assert accuracy["detailed"] == {"rows": 8, "accuracy": None}
+    assert results["headline"]["teacher"] is None
+    assert results["headline"]["accuracy"]["metric"] == "accuracy"
+
+
+def test_baselines_fit_on_the_runs_training_rows_never_the_data(
+    dev_report, tiny_run: Path, real_dev_csv: Path
+) -> None:
+    from benchmarks.eval_set import load_eval_set, load_run_data
+    from categorizer.taxonomy import default_taxonomy
+    from training.train_config import load_config
+
+    _, _, fitted = dev_report
+    taxonomy = default_taxonomy()
+    student = json.loads((tiny_run / "student.json").read_text(encoding="utf-8"))
+    config = load_config(tiny_run / "train_config.json")
+    run_data = load_run_data(tiny_run, config, Path(student["data_path"]), taxonomy)
+    assert fitted["texts"] == [run_data.texts[i] for i in run_data.subset("train")]
+    dev_texts = set(load_eval_set(real_dev_csv, taxonomy, None).texts)
+    assert not dev_texts & set(fitted["texts"])
+
+
+def test_dev_report_has_a_by_country_table(dev_report) -> None:
+    paths, _, _ = dev_report
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    section = markdown[markdown.index("## By country") : markdown.index("## Slices")]
+    rows = [line.split(" | ")[:2] for line in section.splitlines() if line.startswith("| ")]
+    assert rows[0] == ["| country", "n"]
+    assert [r[0].removeprefix("| ") for r in rows[1:]] == [
+        "all", "UK", "DE", "US", "AT", "BR", "unknown"
+    ]  # fmt: skip
+    assert [r[1] for r in rows[1:3]] == ["12", "4"]
+    assert "The data has no teacher labels" in markdown
+    assert "By country" in paths["html"].read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("column", ["category", "description"])
+def test_cli_data_without_a_needed_column_exits_2(
+    tiny_bundle: Path, real_dev_csv: Path, tmp_path: Path, column: str
+) -> None:
+    import pandas as pd
+
+    bad = tmp_path / "dev.csv"
+    frame = pd.read_csv(real_dev_csv, dtype=str, keep_default_na=False)
+    frame.drop(columns=[column]).to_csv(bad, index=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "categorizer.cli", "bench", "--bundle", str(tiny_bundle),
+         "--data", str(bad), "--out", str(tmp_path / "r"), "--http-seconds", "0"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.split())
+    assert str(bad) in message
+    assert f"no {column!r} column" in message or f"no gold column {column!r}" in message

@@ -155,3 +155,59 @@ def _render(results: dict[str, Any], how: str) -> str:
     if how == "markdown":
         return render_markdown(results, {"coverage": "coverage.png"})
     return render_html(results, {"coverage": b"\x89PNG fake"})
+
+
+def test_headline_without_a_teacher_variant(results_factory: Factory) -> None:
+    results = results_factory(teacher=False)
+    head = headline(results)
+    assert head["teacher"] is None
+    assert head["reference"] == "gold"
+    assert head["accuracy"] == {
+        "metric": "accuracy", "teacher": None, "student": 0.788, "points": None
+    }  # fmt: skip
+    # cost and speed still come from the teacher's label metadata
+    assert head["sentence"] == (
+        "The student is 99.88% cheaper, 250× faster and 78.8% accurate against the gold labels."
+    )
+
+
+@pytest.mark.parametrize("render", ["markdown", "html"])
+def test_documents_without_a_teacher_say_so(results_factory: Factory, render: str) -> None:
+    text = _render(results_factory(teacher=False), render)
+    assert "teacher: none in the data" in text
+    assert "The data has no teacher labels" in text
+    assert "teacher (hf:smollm2)" not in text
+
+
+def test_by_country_table_sorts_countries_and_has_the_overall_row(
+    results_factory: Factory,
+) -> None:
+    results = results_factory(countries=True)
+    results["data"]["countries"] = {"BR": 50, "UK": 150, "DE": 100}  # any order in the file
+    text = _render(results, "markdown")
+    section = text[text.index("## By country") : text.index("## Slices")]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    assert lines[0] == ("| country | n | teacher (hf:smollm2) | student (onnx int8) | tf-idf |")
+    assert [line.split(" | ")[0] for line in lines[1:]] == ["| all", "| UK", "| DE", "| BR"]
+    assert lines[1] == "| all | 300 | 80.0% / 0.780 | 78.8% / 0.768 | 70.0% / 0.680 |"
+    # the student is 0.1 less accurate per country down the list
+    assert lines[3] == "| DE | 100 | 80.0% / 0.750 | 68.8% / 0.638 | 50.0% / 0.450 |"
+    assert "accuracy / macro-F1 against gold" in section
+
+
+def test_detailed_accuracy_column_only_with_detailed_gold(results_factory: Factory) -> None:
+    with_detailed = _render(results_factory(countries=True), "markdown")
+    assert "| detailed accuracy |" in with_detailed
+    assert "| student (onnx int8) | onnx int8 | 78.8% | 0.768 | 61.2% |" in with_detailed
+    assert "over the 120 rows with a gold detailed category" in with_detailed
+    plain = _render(results_factory(), "markdown")
+    assert "detailed accuracy" not in plain
+    assert "## By country" not in plain
+
+
+def test_gold_only_report_is_written(results_factory: Factory, tmp_path: Path) -> None:
+    paths = write_report(results_factory(teacher=False, countries=True), tmp_path)
+    saved = json.loads(paths["results"].read_text(encoding="utf-8"))
+    assert saved["headline"]["teacher"] is None
+    assert saved["variants"][0]["accuracy"]["by_country"]["UK"]["rows"] == 150
+    assert "By country" in paths["html"].read_text(encoding="utf-8")

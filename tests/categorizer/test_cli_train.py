@@ -42,7 +42,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     labels = folder / "labels.parquet"
     teacher = make_teacher("labels:category", taxonomy, detailed_column="detailed_category")
     label_file(corpus, labels, teacher, taxonomy=taxonomy)
-    return {"corpus": corpus, "labels": labels}
+    other = write_frame(generate(SynthConfig(n=60, seed=22, workers=1)), folder / "other.parquet")
+    mix = folder / "mix.parquet"
+    label_file(other, mix, teacher, taxonomy=taxonomy)
+    return {"corpus": corpus, "labels": labels, "mix": mix}
 
 
 def test_train_writes_a_run_and_prints_its_figures(files: dict[str, Path], tmp_path: Path) -> None:
@@ -129,6 +132,42 @@ def test_taxonomy_mismatch_exits_2(files: dict[str, Path], tmp_path: Path) -> No
     result = run("train", "--data", labels, "--out", tmp_path / "run", *TINY)
     assert result.returncode == 2
     assert "taxonomy" in result.stderr
+
+
+def test_mix_flags_train_on_a_second_file(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run(
+        "train", "--data", files["labels"], "--out", out, *TINY, "--epochs", "1",
+        "--mix", files["mix"], "--mix-weight", "0.5", "--set", "dev_set=none",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "agreement with its teacher on" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["mix"]["weight"] == 0.5
+    assert metrics["mix"]["path"] == str(files["mix"].resolve())
+    assert metrics["mix_val_agreement"] is not None
+    saved = json.loads((out / "train_config.json").read_text())
+    assert (saved["mix_data"], saved["mix_weight"], saved["dev_set"]) == (
+        str(files["mix"]), 0.5, None
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--mix-weight", "0.5"], "pass --mix LABELED_FILE"),
+        (["--mix", "MIX", "--mix-weight", "0"], "'mix_weight' must be a number > 0"),
+        (["--mix", "MIX", "--set", "mix_weight=-1"], "'mix_weight' must be a number > 0"),
+    ],
+)
+def test_bad_mix_options_exit_2(
+    files: dict[str, Path], tmp_path: Path, args: list[str], expected: str
+) -> None:
+    args = [str(files["mix"]) if a == "MIX" else a for a in args]
+    result = run("train", "--data", files["labels"], "--out", tmp_path / "run", *TINY, *args)
+    assert result.returncode == 2, result.stderr
+    assert expected in " ".join(result.stderr.split())
+    assert not (tmp_path / "run").exists()
 
 
 def test_sigkill_then_resume_ends_where_a_straight_run_ends(

@@ -6,15 +6,17 @@ import random
 
 import pytest
 
-from training.descriptors import _TEMPLATES, Printed, render
-from training.vocab import CHANNELS, REGIONS
+from training.descriptors import Printed, render, styles
+from training.vocab import CHANNELS, COUNTRIES
 
 
-@pytest.mark.parametrize("region", REGIONS)
+@pytest.mark.parametrize("country", COUNTRIES)
 @pytest.mark.parametrize("channel", sorted(CHANNELS))
-def test_every_region_and_channel_prints(region: str, channel: str) -> None:
+def test_every_country_and_channel_prints(country: str, channel: str) -> None:
     rng = random.Random(0)
-    printed = Printed(region, channel, "LAKESIDE FAMILY DENTAL", "SEATTLE WA", 2025, 3, 9)
+    printed = Printed(
+        country, channel, "LAKESIDE FAMILY DENTAL", "SEATTLE WA", 2025, 3, 9, amount=12.5
+    )
     texts = {render(rng, printed) for _ in range(200)}
     assert all(3 <= len(t) <= 120 for t in texts)
     assert all(t == " ".join(t.split()) for t in texts)
@@ -26,9 +28,11 @@ def test_every_region_and_channel_prints(region: str, channel: str) -> None:
     assert with_name > 0.5 * len(texts) or channel in ("atm", "check")
 
 
-def test_templates_cover_all_channels() -> None:
-    for region in REGIONS:
-        assert set(_TEMPLATES[region]) == set(CHANNELS)
+def test_templates_cover_every_country_and_channel() -> None:
+    assert set(styles()) == set(COUNTRIES)
+    for style in styles().values():
+        assert set(style.templates) == set(CHANNELS)
+        assert all(style.templates[channel] for channel in CHANNELS)
 
 
 def test_refunds_are_marked() -> None:

@@ -14,6 +14,8 @@ pytest.importorskip("torch")
 
 from categorizer.taxonomy import default_taxonomy, load_taxonomy
 from training.distill import train
+from training.distill_data import MIX_VALIDATION, load_labeled
+from training.mix_data import load_training_data
 from training.train_config import ConfigError, TrainConfig
 
 TINY = {"student": "scratch:L1-H64", "vocab_size": 300, "threads": 1, "batch_size": 16}
@@ -35,6 +37,19 @@ def memorise(tmp_path_factory: pytest.TempPathFactory, labeled_file: Callable) -
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory, labeled_file: Callable) -> Path:
     return labeled_file(tmp_path_factory.mktemp("corpus"), 400, seed=12)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory, labeled_file: Callable) -> dict[str, Path]:
+    """A 60-row main file, a 40-row file of another corpus to mix in, and a dev set holding
+    five of the main file's descriptors."""
+    folder = tmp_path_factory.mktemp("small")
+    main = labeled_file(folder / "main", 60, seed=14)
+    mix = labeled_file(folder / "mix", 40, seed=15)
+    dev = folder / "dev.csv"
+    descriptions = pd.read_parquet(main)["description"].head(5)
+    pd.DataFrame({"description": descriptions, "category": "INCOME"}).to_csv(dev, index=False)
+    return {"main": main, "mix": mix, "dev": dev}
 
 
 def test_tiny_student_overfits_64_rows(memorise: Path, tmp_path: Path) -> None:
@@ -113,6 +128,49 @@ def test_resume_with_another_config_is_refused(corpus: Path, tmp_path: Path) -> 
     other = TrainConfig(**TINY, epochs=2, lr=5e-3)
     with pytest.raises(ConfigError, match=r"lr=0\.0001"):
         train(corpus, tmp_path / "run", other, taxonomy=default_taxonomy(), resume=True)
+
+
+def test_a_mixed_in_file_trains_at_its_weight_and_is_scored_apart(
+    small: dict[str, Path], tmp_path: Path
+) -> None:
+    taxonomy = default_taxonomy()
+    config = TrainConfig(
+        **TINY, epochs=1, gold_column="category", mix_data=small["mix"], mix_weight=0.5,
+        dev_set=small["dev"],
+    )  # fmt: skip
+    result = train(small["main"], tmp_path / "run", config, taxonomy=taxonomy)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(result.metrics))
+    mix = metrics["mix"]
+    assert mix["path"] == str(small["mix"].resolve())
+    assert (mix["rows"], mix["weight"]) == (40, 0.5)
+    assert mix["train_rows"] > 0
+    assert mix["holdout_rows"] > 0
+    assert 0.0 <= metrics["mix_val_agreement"] <= 1.0
+    assert 0.0 <= result.history[0]["mix_val_agreement"] <= 1.0
+    assert metrics["dev_set"] == str(small["dev"].resolve())
+    assert metrics["dev_rows_dropped"] > 0
+    student = json.loads((tmp_path / "run" / "student.json").read_text())
+    assert student["mix"] == {"path": mix["path"], "rows": 40, "weight": 0.5}
+    # validation and test (and so gold accuracy) are the main file's alone
+    main = load_labeled(small["main"], taxonomy, config)
+    for split in ("validation", "test"):
+        assert metrics["rows"][split] == len(main.subset(split))
+    assert metrics["test"]["rows"] == len(main.subset("test"))
+    data, _ = load_training_data(small["main"], taxonomy, config)
+    assert data.from_mix is not None
+    assert set(data.split[data.from_mix].tolist()) <= {"train", MIX_VALIDATION}
+    trained = int((data.split == "train").sum())
+    assert metrics["rows"]["train"] == trained
+    assert trained == len(main.subset("train")) - metrics["dev_rows_dropped"] + mix["train_rows"]
+
+
+def test_without_a_mix_the_data_figures_are_empty(small: dict[str, Path], tmp_path: Path) -> None:
+    config = TrainConfig(**TINY, epochs=1, dev_set=None)
+    metrics = train(small["main"], tmp_path / "run", config, taxonomy=default_taxonomy()).metrics
+    assert (metrics["mix"], metrics["mix_val_agreement"]) == (None, None)
+    assert (metrics["dev_set"], metrics["dev_rows_dropped"]) == (None, 0)
+    assert json.loads((tmp_path / "run" / "student.json").read_text())["mix"] is None
 
 
 def _weights(run: Path) -> list[bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +21,11 @@ from categorizer.taxonomy import Taxonomy, TaxonomyError, default_taxonomy
 from categorizer.text import descriptor_key, to_model_text
 from training.data import write_frame
 from training.distill_data import (
+    MIX_VALIDATION,
     LabeledData,
     load_eval,
     load_labeled,
+    load_mix,
     parent_index,
     student_labels,
 )
@@ -568,3 +571,61 @@ def test_label_metadata_records_where_the_teacher_ran(labeled: Path) -> None:
     meta = json.loads(labeled.with_name(labeled.name + ".meta.json").read_text())
     assert meta["vcpus"] >= 1
     assert meta["device"] == ""  # a labels: teacher runs nowhere
+
+
+# -- keys, report columns and mix files ----------------------------------------------------------
+
+
+def test_keys_and_report_columns_are_kept(data: LabeledData, frame: pd.DataFrame) -> None:
+    assert data.keys is not None
+    assert data.keys.tolist() == [descriptor_key(d) for d in frame["description"]]
+    assert set(data.extras) == {"country", "detailed_category", "teacher_detailed_label"}
+    assert data.extras["country"].tolist() == frame["country"].tolist()
+    assert data.weights is None
+    assert data.from_mix is None
+
+
+def test_load_mix_holds_out_a_tenth_and_trains_on_the_rest(
+    variant, taxonomy: Taxonomy, frame: pd.DataFrame
+) -> None:
+    # a split column and a gold column are the main file's business: a mix file's are ignored
+    path = variant(lambda f: f.assign(split="test"))
+    config = TrainConfig(gold_column="category", mix_data=path, mix_weight=0.5)
+    mix = load_mix(path, taxonomy, config)
+    assert set(mix.split.tolist()) == {"train", MIX_VALIDATION}
+    held = (mix.split == MIX_VALIDATION).mean()
+    assert 0.05 < held < 0.15
+    keys = np.array([descriptor_key(d) for d in frame["description"]], dtype=object)
+    assert not set(keys[mix.split == "train"]) & set(keys[mix.split == MIX_VALIDATION])
+    assert mix.gold is None
+    np.testing.assert_array_equal(mix.targets, mix.teacher_probs.argmax(axis=1))
+    assert mix.weights is not None
+    assert set(mix.weights.tolist()) == {0.5}
+    assert mix.from_mix is not None
+    assert mix.from_mix.all()
+
+
+def test_load_mix_with_gold_only_hard_targets_has_no_hard_target(
+    labeled: Path, taxonomy: Taxonomy
+) -> None:
+    config = TrainConfig(gold_column="category", hard_targets="gold", mix_data=labeled)
+    assert (load_mix(labeled, taxonomy, config).targets == IGNORE_INDEX).all()
+
+
+def test_load_mix_refuses_another_taxonomy(variant, taxonomy: Taxonomy) -> None:
+    path = variant(lambda f: None)
+    meta = json.loads(meta_of(path).read_text(encoding="utf-8"))
+    meta["taxonomy"]["hash"] = "0" * 64
+    meta_of(path).write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(TaxonomyError, match="different content") as info:
+        load_mix(path, taxonomy, TrainConfig(mix_data=path))
+    assert str(path) in str(info.value)
+
+
+def test_load_mix_errors_name_the_mix_file(tmp_path: Path, variant, taxonomy: Taxonomy) -> None:
+    missing = tmp_path / "missing.parquet"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"mix file {missing}")):
+        load_mix(missing, taxonomy, TrainConfig())
+    tiny = variant(lambda f: f.head(1))
+    with pytest.raises(SplitError, match=re.escape(f"mix file {tiny}")):
+        load_mix(tiny, taxonomy, TrainConfig(mix_data=tiny))

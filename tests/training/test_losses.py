@@ -94,3 +94,24 @@ def test_soften_keeps_zeros_and_sums_to_one() -> None:
     assert softened.sum().item() == pytest.approx(1.0)
     assert softened[2].item() == pytest.approx(0.0, abs=1e-6)
     assert softened[0] > softened[1] > 0.1
+
+
+def test_per_row_weights_scale_each_rows_terms() -> None:
+    logits = torch.tensor([[0.2, 1.0, -0.5], [1.5, -0.3, 0.1]])
+    teacher = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    targets = torch.tensor([1, IGNORE_INDEX])
+    t, alpha = 2.0, 0.5
+
+    def loss(rows: slice, weights: list[float] | None = None, a: float = alpha) -> float:
+        w = None if weights is None else torch.tensor(weights)
+        return distillation_loss(
+            logits[rows], teacher[rows], targets[rows], temperature=t, alpha=a, weights=w
+        ).item()
+
+    kl = [loss(slice(i, i + 1), a=0.0) for i in (0, 1)]  # T² · KL of each row alone
+    ce = -math.log(_softmax(logits[0].tolist())[1])  # only row 0 has a hard target
+    # each term stays divided by its row count: the KL by 2 rows, the CE by its 1 target row
+    expected = (1 - alpha) * (kl[0] * 1.0 + kl[1] * 0.5) / 2 + alpha * ce * 1.0
+    assert loss(slice(0, 2), [1.0, 0.5]) == pytest.approx(expected, abs=1e-5)
+    assert loss(slice(0, 2), [1.0, 1.0]) == pytest.approx(loss(slice(0, 2)), abs=1e-6)
+    assert loss(slice(0, 2), [2.0, 2.0]) == pytest.approx(2 * loss(slice(0, 2)), abs=1e-5)

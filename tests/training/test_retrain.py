@@ -50,7 +50,7 @@ def base_run(tmp_path_factory: pytest.TempPathFactory, labeled_file) -> Path:
 def new_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Another seed, twice the long tail and mostly UK/EU merchants: a shifted mix."""
     config = SynthConfig(n=800, seed=22, workers=1, longtail_share=0.5,
-                         region_weights={"US": 0.2, "UK": 0.4, "EU": 0.4})  # fmt: skip
+                         country_weights={"US": 0.2, "UK": 0.4, "DE": 0.4})  # fmt: skip
     frame = generate(config)
     categories = list(default_taxonomy().labels)
     # a systematically wrong label: every category shifted to the next one

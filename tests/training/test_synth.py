@@ -10,6 +10,7 @@ import pytest
 
 from categorizer.taxonomy import default_taxonomy
 from training.synth import COLUMNS, SynthConfig, generate
+from training.vocab import COUNTRIES
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +58,40 @@ def test_amounts_fit_the_category(corpus: pd.DataFrame) -> None:
     assert rent.median() > 20 * coffee.median()
 
 
-def test_regions_and_currencies(corpus: pd.DataFrame) -> None:
-    assert set(corpus["currency"]) == {"USD", "GBP", "EUR", "ZAR", "INR", "AUD"}
-    shares = corpus["currency"].value_counts(normalize=True)
-    assert shares["USD"] == shares.max()
+def test_countries_and_currencies(corpus: pd.DataFrame) -> None:
+    assert set(corpus["country"]) == set(COUNTRIES)
+    assert {
+        "USD",
+        "CAD",
+        "BRL",
+        "GBP",
+        "EUR",
+        "CHF",
+        "ZAR",
+        "NGN",
+        "KES",
+        "INR",
+        "SGD",
+        "NZD",
+    } <= set(corpus["currency"])
+    shares = corpus["country"].value_counts(normalize=True)
+    assert shares["US"] == shares.max()
+    euro = corpus[corpus["currency"] == "EUR"]["country"]
+    assert set(euro) == {"IE", "DE", "AT", "NL", "BE", "FR", "ES"}
+
+
+def test_world_merchants_trade_where_they_do(corpus: pd.DataFrame) -> None:
+    # Chains come from the knowledge base by country: many distinct merchants, local to each.
+    chains = corpus[corpus["difficulty"] == "chain"]
+    assert chains["merchant"].nunique() > 2_500
+    by_country = chains.groupby("merchant")["country"].nunique()
+    assert (by_country == 1).mean() > 0.5  # most chains are national, not global
+
+
+def test_local_businesses_speak_the_language(corpus: pd.DataFrame) -> None:
+    german = corpus[(corpus["country"] == "DE") & (corpus["difficulty"] == "long_tail")]
+    words = r"BÄCKEREI|BAECKEREI|BACKEREI|METZGEREI|APOTHEKE|FRISEUR|GASTSTÄTTE|RESTAURANT|KIOSK"
+    assert german["description"].str.upper().str.contains(words).any()
 
 
 def test_dates_span_a_year(corpus: pd.DataFrame) -> None:
@@ -115,8 +146,8 @@ def test_progress_counts_every_row() -> None:
         ({"n": 0}, "n must be at least 1"),
         ({"n": 10, "days": 0}, "days must be at least 1"),
         ({"n": 10, "longtail_share": 1.5}, "longtail_share"),
-        ({"n": 10, "region_weights": {"XX": 1.0}}, "region_weights"),
-        ({"n": 10, "region_weights": {"US": 0.0}}, "region_weights"),
+        ({"n": 10, "country_weights": {"XX": 1.0}}, "country_weights"),
+        ({"n": 10, "country_weights": {"US": 0.0}}, "country_weights"),
     ],
 )
 def test_config_is_checked(kwargs: dict, message: str) -> None:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from training.train_config import ConfigError, TrainConfig, load_config, parse_value
+from training.train_config import (
+    DEFAULT_DEV_SET,
+    ConfigError,
+    TrainConfig,
+    load_config,
+    parse_value,
+)
 
 # -- TrainConfig --------------------------------------------------------------------------------
 
@@ -62,6 +68,12 @@ def test_fractions_from_a_list_become_a_tuple_of_floats() -> None:
         ("fractions", (0.8, 0.1, 0.1, 0.0)),
         ("fractions", (0.8, 0.3, -0.1)),
         ("fractions", (0.8, 0.1, 0.2)),
+        ("mix_weight", 0.0),
+        ("mix_weight", -0.5),
+        ("mix_weight", float("nan")),
+        ("mix_weight", float("inf")),
+        ("mix_data", 3),
+        ("dev_set", " "),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_field(field: str, value: object) -> None:
@@ -100,6 +112,24 @@ def test_layers_with_a_scratch_student_is_refused() -> None:
     assert TrainConfig(student="minilm", layers=2).layers == 2
 
 
+def test_mix_weight_needs_a_mix_file() -> None:
+    with pytest.raises(ConfigError, match="--mix") as info:
+        TrainConfig(mix_weight=0.5)
+    assert "mix_weight=0.5" in str(info.value)
+    config = TrainConfig(mix_data="real_labels.parquet", mix_weight=0.5)  # type: ignore[arg-type]
+    assert config.mix_data == Path("real_labels.parquet")
+    assert config.mix_weight == 0.5
+    assert TrainConfig(mix_data=Path("a.parquet"), mix_weight=3).mix_weight == 3.0
+
+
+def test_dev_set_defaults_to_the_repositorys_real_dev_set() -> None:
+    repository = Path(__file__).resolve().parents[2]
+    assert repository / "data" / "real_dev" / "real_dev.csv" == DEFAULT_DEV_SET
+    assert TrainConfig().dev_set == DEFAULT_DEV_SET
+    assert TrainConfig(dev_set=None).dev_set is None
+    assert TrainConfig(dev_set="dev.csv").dev_set == Path("dev.csv")  # type: ignore[arg-type]
+
+
 # -- to_dict and save ---------------------------------------------------------------------------
 
 
@@ -109,6 +139,9 @@ def test_to_dict_is_plain_json() -> None:
     assert set(data) == {f.name for f in dataclasses.fields(TrainConfig)}
     assert data["fractions"] == [0.6, 0.2, 0.2]
     assert json.loads(json.dumps(data)) == data
+    paths = TrainConfig(mix_data=Path("m.parquet"), dev_set=Path("d.csv")).to_dict()
+    assert (paths["mix_data"], paths["dev_set"]) == ("m.parquet", "d.csv")
+    assert json.loads(json.dumps(paths)) == paths
 
 
 def test_save_round_trips_through_load_config(tmp_path: Path) -> None:
@@ -125,6 +158,9 @@ def test_save_round_trips_through_load_config(tmp_path: Path) -> None:
         seed=11,
         bf16=False,
         threads=2,
+        mix_data=tmp_path / "real_labels.parquet",
+        mix_weight=0.25,
+        dev_set=tmp_path / "dev.csv",
     )
     path = config.save(tmp_path / "train_config.json")
     assert path == tmp_path / "train_config.json"
@@ -166,6 +202,10 @@ def test_save_accepts_a_string_path(tmp_path: Path) -> None:
         ("fractions", "0.7,0.2,0.1", (0.7, 0.2, 0.1)),
         ("student", "scratch:L2-H64", "scratch:L2-H64"),
         ("label_level", "detailed", "detailed"),
+        ("mix_data", "none", None),
+        ("mix_data", "real.parquet", "real.parquet"),
+        ("mix_weight", "0.5", 0.5),
+        ("dev_set", "None", None),
     ],
 )
 def test_parse_value(name: str, text: str, expected: object) -> None:
@@ -208,11 +248,13 @@ def test_parse_value_bad_text_names_field_and_text(name: str, text: str) -> None
 def test_parsed_values_feed_load_config() -> None:
     overrides = {
         name: parse_value(name, text)
-        for name, text in [("epochs", "2"), ("fractions", "0.6,0.2,0.2"), ("layers", "none")]
-    }
+        for name, text in [("epochs", "2"), ("fractions", "0.6,0.2,0.2"), ("layers", "none"),
+                           ("mix_data", "real.parquet")]
+    }  # fmt: skip
     config = load_config(overrides=overrides)
     assert config.epochs == 2
     assert config.fractions == (0.6, 0.2, 0.2)
+    assert config.mix_data == Path("real.parquet")
     assert config.layers is None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from categorizer.taxonomy import default_taxonomy
-from training.vocab import REGIONS, VocabularyError, default_vocabulary, load_vocabulary
+from training.vocab import COUNTRIES, VocabularyError, default_vocabulary, load_vocabulary
 
 
 def test_at_least_800_real_merchants() -> None:
@@ -24,10 +24,22 @@ def test_every_detailed_category_has_a_profile_and_merchants() -> None:
     assert covered == set(taxonomy.detailed_labels)
 
 
-def test_every_region_has_its_own_merchants() -> None:
-    per_region = Counter(r for m in default_vocabulary().merchants for r in m.regions)
-    for region in REGIONS:
-        assert per_region[region] >= 60, (region, per_region[region])
+def test_every_country_has_its_own_bank_forms_and_billers() -> None:
+    # Chains come from the merchant knowledge base; what the hand-written vocabulary must give
+    # every country is its banks' own lines: fees, transfers, payroll, bills.
+    per_country = Counter(c for m in default_vocabulary().merchants for c in m.regions)
+    for country in COUNTRIES:
+        assert per_country[country] >= 25, (country, per_country[country])
+
+
+def test_a_market_group_expands_to_its_countries(vocab_copy: Path) -> None:
+    path = vocab_copy / "merchants" / "TRAVEL.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    name = lines[1].split(",")[0]
+    lines[1] = ",".join([*lines[1].split(",")[:2], "EU|KE", *lines[1].split(",")[3:]])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    merchant = next(m for m in load_vocabulary(vocab_copy).merchants if m.name == name)
+    assert merchant.regions == {"IE", "DE", "AT", "CH", "NL", "BE", "FR", "ES", "KE"}
 
 
 def test_no_duplicate_merchant_category_pairs() -> None:
