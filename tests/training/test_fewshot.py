@@ -41,7 +41,10 @@ def test_seed_rows_become_examples_with_model_text(
     assert len(retriever) == len(set(retriever.examples)) <= len(seed_frame)
 
 
-def test_a_coffee_query_gets_coffee_examples(retriever: ExampleRetriever) -> None:
+def test_a_coffee_query_gets_coffee_examples() -> None:
+    # US feeds, as the queries are: US coffee shops among thousands of US chains.
+    seed = generate(SynthConfig(n=1_200, seed=11, workers=1, country_weights={"US": 1.0}))
+    retriever = ExampleRetriever.from_frame(seed, default_taxonomy(), source="seed")
     queries = [
         "STARBUCKS STORE # SEATTLE WA | debit | 1-10 | mcc 5814",
         "POS PURCHASE PEET'S COFFEE # SAN FRANCISCO CA | debit | 1-10",
