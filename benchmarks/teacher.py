@@ -1,12 +1,16 @@
-"""Teacher throughput and accuracy on synthetic transactions, zero-shot and with few-shot examples.
+"""Teacher throughput and accuracy on synthetic and real transactions, per prompt variant.
 
-Labels N synthetic rows (ground truth known) with a teacher, once zero-shot and once with the k
-most similar examples retrieved from a labeled seed set of another seed, each run with a fresh
-cache, and reports transactions/s, accuracy against the ground-truth primary category, mean
-label mass and cost. Results go to benchmarks/results/teacher_<teacher>.json.
+Labels N synthetic rows (ground truth known) and, with `--real N`, N rows of the hand-labeled real
+dev set (`data/real_dev/real_dev.csv`, the rows that have an amount) with a teacher, once per mode,
+each run with a fresh cache, and reports transactions/s, accuracy against the gold primary
+category with a 95% Wilson interval, mean label mass and cost. Modes: `zeroshot`; `fewshot` (the
+k most similar examples of a labeled seed set of another seed); `kb` (zero-shot with the merchant
+knowledge base's hint on the brand a row names); `fewshot+kb`. Results go to
+benchmarks/results/teacher_<teacher>.json.
 
     python -m benchmarks.teacher --teacher hf:smollm2 --n 1000
-    python -m benchmarks.teacher --teacher openai:smollm2 --base-url http://127.0.0.1:8080/v1
+    python -m benchmarks.teacher --teacher llama:qwen2.5-coder-1.5b --n 300 --real 300 \
+        --modes zeroshot,kb
 
 This is a measurement, not a test: the offline SmolLM2-135M is a very weak teacher, and the
 numbers say how weak and how much retrieved examples help it.
@@ -35,28 +39,60 @@ from training.teachers import make_teacher
 RESULTS = Path(__file__).parent / "results"
 
 
+REAL_DEV = Path(__file__).resolve().parents[1] / "data" / "real_dev" / "real_dev.csv"
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
+
+
 def _accuracy(out: Path, truth: pd.Series) -> dict[str, Any]:
     labels = pd.read_parquet(out, columns=["teacher_label", "label_mass"])
     answered = labels["teacher_label"].notna()
     correct = (labels["teacher_label"] == truth.to_numpy()) & answered
     return {
         "accuracy": round(float(correct.mean()), 4),
+        "accuracy_95": wilson(int(correct.sum()), len(correct)),
         "answered": int(answered.sum()),
         "mean_label_mass": round(float(labels["label_mass"].mean()), 4),
     }
 
 
+def real_rows(n: int) -> pd.DataFrame:
+    """The first `n` real dev rows that have an amount (labeling needs one)."""
+    frame = pd.read_csv(REAL_DEV, keep_default_na=False)
+    frame = frame[frame["amount"].astype(str).str.strip() != ""].copy()
+    frame["amount"] = frame["amount"].astype(float)
+    return frame.head(n).reset_index(drop=True)
+
+
 def run_once(
-    teacher_spec: str, data: Path, truth: pd.Series, work: Path, args: argparse.Namespace, seed_file
+    teacher_spec: str,
+    data: Path,
+    truth: pd.Series,
+    work: Path,
+    args: argparse.Namespace,
+    seed_file: Path | None,
+    mode: str,
 ) -> dict[str, Any]:
-    """Label `data` once (fresh cache) and measure speed, accuracy and cost."""
+    """Label `data` once in one mode (fresh cache) and measure speed, accuracy and cost."""
     taxonomy = default_taxonomy()
-    retriever = load_examples(seed_file, taxonomy) if seed_file else None
-    options = {"examples_id": examples_id_of(retriever, args.k)} if retriever else {}
+    retriever = load_examples(seed_file, taxonomy) if "fewshot" in mode else None
+    options: dict[str, Any] = (
+        {"examples_id": examples_id_of(retriever, args.k)} if retriever else {}
+    )
+    if "kb" in mode:
+        options["kb_hints"] = True
     teacher = make_teacher(
         teacher_spec, taxonomy, base_url=args.base_url, batch_size=args.batch_size, **options
     )
-    name = "fewshot" if retriever else "zeroshot"
+    name = f"{data.stem}_{mode.replace('+', '_')}"
     out = work / f"{name}.parquet"
     label = {
         "teacher": teacher,
@@ -75,7 +111,8 @@ def run_once(
     finally:
         teacher.close()
     return {
-        "mode": name,
+        "mode": mode,
+        "data": data.stem,
         "rows": summary.rows,
         "failed": summary.failed,
         "seconds": round(summary.seconds, 1),
@@ -86,6 +123,7 @@ def run_once(
         "prompt_version": summary.prompt_version,
         "rerun_cache_hits": rerun.cache_hits,
         "rerun_teacher_calls": rerun.teacher_calls,
+        "kb_hints": summary.kb_hints,
         "load_average_1min": [round(load_before, 2), round(load_after, 2)],
         **_accuracy(out, truth),
     }
@@ -95,31 +133,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", default="hf:smollm2")
     parser.add_argument("--base-url", default=None)
-    parser.add_argument("--n", type=int, default=1_000, help="transactions to label")
+    parser.add_argument("--n", type=int, default=1_000, help="synthetic transactions to label")
+    parser.add_argument("--real", type=int, default=0, help="real dev rows to label too")
     parser.add_argument("--seed-rows", type=int, default=2_000, help="few-shot seed set size")
     parser.add_argument("--k", type=int, default=4, help="examples per transaction")
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--modes", default="zeroshot,fewshot")
+    parser.add_argument(
+        "--modes", default="zeroshot,fewshot", help="zeroshot,fewshot,kb,fewshot+kb"
+    )
     parser.add_argument("--price-in", type=float, default=0.0)
     parser.add_argument("--price-out", type=float, default=0.0)
     parser.add_argument("--hourly-price", type=float, default=0.0, help="USD/hour of compute")
     args = parser.parse_args()
 
-    eval_frame = generate(SynthConfig(n=args.n, seed=101, workers=1))
+    sets = {"synthetic": generate(SynthConfig(n=args.n, seed=101, workers=1))}
+    if args.real:
+        sets["real"] = real_rows(args.real)
     seed_frame = generate(SynthConfig(n=args.seed_rows, seed=202, workers=1))
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data, seed_file = work / "eval.parquet", work / "seed.parquet"
-        write_frame(eval_frame, data)
+        seed_file = work / "seed.parquet"
         write_frame(seed_frame, seed_file)
-        for mode in args.modes.split(","):
-            use_seed = seed_file if mode == "fewshot" else None
-            runs.append(run_once(args.teacher, data, eval_frame["category"], work, args, use_seed))
-            print(json.dumps(runs[-1]))
+        for name, frame in sets.items():
+            data = work / f"{name}.parquet"
+            write_frame(frame, data)
+            for mode in args.modes.split(","):
+                runs.append(
+                    run_once(args.teacher, data, frame["category"], work, args, seed_file, mode)
+                )
+                print(json.dumps(runs[-1]), flush=True)
     result = {
         "teacher": args.teacher,
         "n": args.n,
+        "real": args.real,
         "k": args.k,
         "seed_rows": args.seed_rows,
         "runs": runs,

@@ -92,10 +92,19 @@ def label(
         typer.Option(
             "--teacher",
             "-t",
-            help="hf:MODEL (hf:smollm2), openai:MODEL (with --base-url) or labels:COLUMN.",
+            help="hf:MODEL (hf:smollm2), llama:MODEL (llama:qwen2.5-coder-1.5b, a GGUF), "
+            "openai:MODEL (with --base-url) or labels:COLUMN.",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The soft labels: a .parquet file.")],
+    kb_hints: Annotated[
+        bool,
+        typer.Option(
+            "--kb-hints",
+            help="openai:/llama: teachers: tell the model what the merchant knowledge base "
+            "knows of the brand a row names (data/merchant_kb).",
+        ),
+    ] = False,
     columns: ColumnsOption = None,
     examples: Annotated[
         Path | None, typer.Option(help="Labeled seed file for retrieved few-shot examples.")
@@ -183,6 +192,8 @@ def label(
         options["label_smoothing"] = label_smoothing
     if detailed_column:
         options["detailed_column"] = detailed_column
+    if kb_hints:
+        options["kb_hints"] = True
     retriever = None
     if examples is not None and teacher.strip().lower().startswith("labels:"):
         err_console.print("[yellow]warning:[/yellow] labels: teachers use no --examples")

@@ -68,6 +68,8 @@ class LabelSummary:
     finished: str = ""
     limit: int | None = None
     examples: dict[str, Any] | None = None
+    # Knowledge-base hints in the prompt: version, rows asked, rows hinted, their share.
+    kb_hints: dict[str, Any] | None = None
     failures: dict[str, int] = field(default_factory=dict)
     # Where a local teacher ran, so a report can price its seconds (cores × an hourly price).
     device: str = ""

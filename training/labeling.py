@@ -192,6 +192,10 @@ def label_file(
             cache.put_many(answered, teacher=teacher.id, prompt_version=version)
             _report(progress, run)
     _finish(run, results, prices or Prices())
+    hints = getattr(teacher, "hints", None)
+    if hints is not None:
+        run.kb_hints = {"version": hints.version, "asked": hints.asked, "hinted": hints.hinted,
+                        "share": hints.share()}  # fmt: skip
     write_labels(frame, results, taxonomy, f"{teacher.id}|{version}", out)
     run.seconds, run.finished = time.perf_counter() - clock, _now()
     write_json(run.meta_path, run.to_dict())

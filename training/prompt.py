@@ -69,12 +69,15 @@ class PromptBuilder:
         """The system message of the primary pass (the same for every transaction)."""
         return self._system
 
-    def messages(self, text: str, examples: Sequence[Example] = ()) -> list[dict[str, str]]:
+    def messages(
+        self, text: str, examples: Sequence[Example] = (), hint: str | None = None
+    ) -> list[dict[str, str]]:
         """Chat messages asking for the primary category of one transaction.
 
         Args:
             text: the transaction's model text (`categorizer.text.to_model_text`).
             examples: labeled few-shot examples, most similar first.
+            hint: what the merchant knowledge base knows of it (`training.teachers.kb_hints`).
 
         Returns:
             ``[{"role": "system", ...}, {"role": "user", ...}]``; the answer is one code letter.
@@ -82,7 +85,7 @@ class PromptBuilder:
         shots = [(e.text, self.code_of[e.label]) for e in examples if e.label in self.code_of]
         return [
             {"role": "system", "content": self._system},
-            {"role": "user", "content": _user_text(text, shots)},
+            {"role": "user", "content": _user_text(text, shots, hint)},
         ]
 
     def detailed_codes(self, primary: str) -> dict[str, str]:
@@ -100,7 +103,11 @@ class PromptBuilder:
         return self._detailed_system(primary)
 
     def detailed_messages(
-        self, text: str, primary: str, examples: Sequence[Example] = ()
+        self,
+        text: str,
+        primary: str,
+        examples: Sequence[Example] = (),
+        hint: str | None = None,
     ) -> list[dict[str, str]]:
         """Chat messages asking for the detailed category of a transaction within `primary`.
 
@@ -120,7 +127,7 @@ class PromptBuilder:
         ]
         return [
             {"role": "system", "content": self.detailed_system(primary)},
-            {"role": "user", "content": _user_text(text, shots)},
+            {"role": "user", "content": _user_text(text, shots, hint)},
         ]
 
     def version(self, examples_id: str | None = None) -> str:
@@ -168,12 +175,15 @@ def _system_text(intro: str, heading: str, categories: Sequence[Category]) -> st
     return "\n".join(lines)
 
 
-def _user_text(text: str, shots: Sequence[tuple[str, str]]) -> str:
+def _user_text(text: str, shots: Sequence[tuple[str, str]], hint: str | None = None) -> str:
     lines: list[str] = []
     if shots:
         lines.append("Labeled examples of similar transactions:")
         for shot_text, code in shots:
             lines += [f"Transaction: {_one_line(shot_text)}", f"Answer: {code}", ""]
         lines.append("Now this transaction:")
-    lines += [f"Transaction: {_one_line(text)}", "Answer with the single letter."]
+    lines.append(f"Transaction: {_one_line(text)}")
+    if hint:
+        lines.append(f"Known merchant: {_one_line(hint)}")
+    lines.append("Answer with the single letter.")
     return "\n".join(lines)

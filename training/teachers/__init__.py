@@ -75,6 +75,12 @@ def make_teacher(
     smoothing = options.pop("label_smoothing", 0.0) or 0.0
     detailed_column = options.pop("detailed_column", None)
     examples_id = options.pop("examples_id", None)
+    if options.pop("kb_hints", False):
+        if kind not in ("openai", "llama"):
+            raise TeacherError("knowledge-base hints apply to openai: and llama: teachers")
+        from training.teachers.kb_hints import KBHints
+
+        options["hints"] = KBHints()
     if examples_id and kind != "labels":
         options["examples_id"] = examples_id  # labels: teachers show the model no examples
     if kind != "labels" and (smoothing or detailed_column):

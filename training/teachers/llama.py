@@ -161,6 +161,7 @@ class LlamaTeacher:
             raise
         self.prompt_version = self.client.prompt_version
         self.batch_size = self.client.batch_size
+        self.hints = self.client.hints
 
     def __repr__(self) -> str:
         return f"LlamaTeacher({self.name!r}, {self.server!r})"

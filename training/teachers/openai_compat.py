@@ -101,6 +101,9 @@ class OpenAITeacher:
         route: more request fields per prompt family, merged over `extra_body`: called with None
             for a primary request and with the chosen primary for a detailed one (the ``llama:``
             teacher pins each family to its own llama.cpp slot with ``{"id_slot": N}``).
+        hints: what to tell the model about a request (`training.teachers.kb_hints.KBHints`:
+            the merchant knowledge base's line on the brand it names); its ``version`` goes
+            into `prompt_version`.
         interleave_detailed: send the detailed pass round-robin over the chosen primaries
             instead of grouped by primary; better when each primary has its own server slot,
             so that the requests in flight run side by side rather than queue for one slot.
@@ -133,6 +136,7 @@ class OpenAITeacher:
         extra_body: Mapping[str, Any] | None = None,
         route: Callable[[str | None], Mapping[str, Any]] | None = None,
         interleave_detailed: bool = False,
+        hints: Any = None,
         check: bool = True,
         seed: int | None = None,
     ) -> None:
@@ -152,6 +156,9 @@ class OpenAITeacher:
         self.prompt = prompt or PromptBuilder(taxonomy, detailed=detailed)
         self.id = f"openai:{model}"
         self.prompt_version = self.prompt.version(examples_id)
+        self.hints = hints
+        if hints is not None:
+            self.prompt_version += f"/{hints.version}"
         self.batch_size = batch_size or 4 * concurrency
         self.concurrency = concurrency
         self.timeout = timeout
@@ -227,7 +234,8 @@ class OpenAITeacher:
 
     async def _primary(self, conn: _Conn, request: LabelRequest) -> TeacherResult:
         codes = self.prompt.codes
-        messages = self.prompt.messages(request.text, request.examples)
+        hint = self.hints(request) if self.hints is not None else None
+        messages = self.prompt.messages(request.text, request.examples, hint)
         try:
             scored = await self._score(conn, messages, list(codes), None)
         except _RowFailed as exc:
@@ -256,7 +264,8 @@ class OpenAITeacher:
             result.detailed = next(iter(codes.values()), None)
             result.detailed_confidence = 1.0 if codes else None
             return
-        messages = self.prompt.detailed_messages(request.text, primary, request.examples)
+        hint = self.hints(request) if self.hints is not None else None
+        messages = self.prompt.detailed_messages(request.text, primary, request.examples, hint)
         try:
             scored = await self._score(conn, messages, list(codes), primary)
         except _RowFailed as exc:
