@@ -51,6 +51,10 @@ def _latency_ms(variant: Mapping[str, Any], teacher_latency_ms: float | None) ->
     return (speed.get("batch1_all") or {}).get("p50_ms")
 
 
+def _ms(latency: float) -> str:
+    return f"{latency:,.0f} ms" if latency >= 100 else f"{latency:.2g} ms"
+
+
 def accuracy_vs_latency(
     variants: Sequence[Mapping[str, Any]], teacher_latency_ms: float | None
 ) -> bytes:
@@ -73,14 +77,16 @@ def accuracy_vs_latency(
             continue
         metrics.add(metric)
         marker = _MARKERS.get(str(variant.get("kind")), "o")
-        axes.scatter(latency, score, marker=marker, s=120 if marker == "*" else 60, zorder=3)
-        axes.annotate(
-            str(variant.get("name", "?")), (latency, score),
-            textcoords="offset points", xytext=(6, 6), fontsize=8,
+        # A legend, not labels beside the points: the students sit within a fraction of a
+        # millisecond and a point of each other, where labels overlap into an unreadable blot.
+        axes.scatter(
+            latency, score, marker=marker, s=120 if marker == "*" else 60, zorder=3,
+            label=f"{variant.get('name', '?')} ({_ms(latency)}, {score:.1%})",
         )  # fmt: skip
         plotted += 1
     if plotted:
         axes.set_xscale("log")
+        axes.legend(fontsize=8, loc="best", framealpha=0.9)
     else:
         axes.text(0.5, 0.5, "no variant has both a latency and a score", ha="center",
                   transform=axes.transAxes)  # fmt: skip

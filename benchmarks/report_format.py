@@ -63,7 +63,7 @@ def points(gap: float) -> str:
         return "level with the teacher's accuracy"
     if gap > 0:
         return f"{gap:.1f} points above the teacher's accuracy"
-    return f"within {-gap:.1f} points of the teacher's accuracy"
+    return f"{-gap:.1f} points below the teacher's accuracy"
 
 
 def join_clauses(clauses: Sequence[str]) -> str:

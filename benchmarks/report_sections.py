@@ -144,7 +144,7 @@ def headline(results: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _sentence(head: Mapping[str, Any]) -> str:
-    """Like "The student is 99.98% cheaper, 1,234× faster and within 1.2 points of ..."."""
+    """Like "The student is 99.98% cheaper, 1,234× faster and 1.2 points below ..."."""
     clauses = []
     cheaper = head["cost_usd_per_m"]["percent_cheaper"]
     if cheaper is not None:

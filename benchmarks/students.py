@@ -116,7 +116,7 @@ def run_student(text: str, data: Path, work: Path, texts: list[str]) -> dict[str
     from training.train_config import load_config
 
     spec, overrides = parse_student(text)
-    name = text.replace(" ", "_").replace(":", "-").replace("=", "")
+    name = text.replace(" ", "_").replace(":", "-").replace("=", "").replace("/", "-")
     run = work / f"run_{name}"
     config = load_config(None, {**_BASE, "student": spec, **overrides})
     started = time.perf_counter()

@@ -70,6 +70,23 @@ def collate(
     return input_ids, mask
 
 
+def mask_tokens(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, share: float, mask_id: int
+) -> torch.Tensor:
+    """A copy of `input_ids` with about `share` of each row's inner tokens set to `mask_id`.
+
+    The first and last real tokens ([CLS] and [SEP]) and the padding are never masked. Draws from
+    torch's global generator, which the training loop seeds per epoch.
+    """
+    import torch
+
+    lengths = attention_mask.sum(dim=1, keepdim=True)
+    positions = torch.arange(input_ids.shape[1]).unsqueeze(0)
+    inner = (positions > 0) & (positions < lengths - 1)
+    drop = inner & (torch.rand(input_ids.shape) < share)
+    return input_ids.masked_fill(drop, mask_id)
+
+
 def predict_logits(
     model: Any,
     ids: Sequence[list[int]],

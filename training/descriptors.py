@@ -31,6 +31,13 @@ _REFUND = ("REFUND {d}", "{d} REFUND", "RETURN {d}", "{d} CREDIT VOUCHER", "REVE
 AREA_CODED: frozenset[str] = frozenset({"US", "CA", "AU"})
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _REF_CHARS = string.ascii_uppercase + string.digits
+_TLDS = {
+    "UK": "co.uk", "IE": "ie", "DE": "de", "AT": "at", "CH": "ch", "NL": "nl", "BE": "be",
+    "FR": "fr", "ES": "es", "BR": "com.br", "CA": "ca", "ZA": "co.za", "NG": "com.ng",
+    "KE": "co.ke", "IN": "in", "SG": "sg", "AU": "com.au", "NZ": "co.nz",
+}  # fmt: skip
+# Card acquirers often print the merchant's registered name: "HOMEBASE LTD 195", "EVN AG".
+_LEGAL_FORM_RATE = 0.12
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class Printed:
     first_names: tuple[str, ...] = ("ALEX",)
     surnames: tuple[str, ...] = ("SMITH",)
     amount: float = 0.0
+    legal_forms: tuple[str, ...] = ()
 
 
 def ref(rng: random.Random, low: int = 6, high: int = 12) -> str:
@@ -115,6 +123,12 @@ def _phone(rng: random.Random) -> str:
     return f"{area}-{rng.randint(200, 999)}-{rng.randint(0, 9999):04d}"
 
 
+def _url(rng: random.Random, p: Printed) -> str:
+    # Shops online use the country's domain as often as .com ("BEST4FRAMES.CO.UK").
+    domain = f"{_slug(p)}.{rng.choice(('com', _TLDS.get(p.country, 'com')))}"
+    return rng.choice((domain, f"WWW.{domain}".upper()))
+
+
 def _mobile(rng: random.Random, country: str) -> str:
     # Mobile-money and instant-payment feeds print the counterparty's number (masked or not).
     prefix = {"KE": "2547", "NG": "2348", "IN": "919", "BR": "5511"}.get(country, "07")
@@ -139,7 +153,7 @@ _FIELDS: dict[str, Callable[[random.Random, Printed], str]] = {
     "person": lambda rng, p: f"{rng.choice(p.first_names)} {rng.choice(p.surnames)}",
     "n": lambda rng, p: digits(rng),
     "phone": lambda rng, p: _phone(rng),
-    "url": lambda rng, p: rng.choice((f"{_slug(p)}.com", f"WWW.{_slug(p).upper()}.COM")),
+    "url": lambda rng, p: _url(rng, p),
     "dmdot": lambda rng, p: f"{p.day:02d}.{p.month:02d}.",
     "dmyy": lambda rng, p: f"{p.day:02d}.{p.month:02d}.{p.year % 100:02d}",
     "mobile": lambda rng, p: _mobile(rng, p.country),
@@ -174,18 +188,22 @@ def render(rng: random.Random, printed: Printed) -> str:
 
     Args:
         rng: the generator's random source (deterministic for a seed).
-        printed: country, channel, merchant name as the bank knows it, place, date, amount.
+        printed: country, channel, merchant name as the bank knows it, place, date, amount,
+            and the country's legal forms (LTD, GMBH) that card lines sometimes add.
 
     Returns:
         The descriptor, with the country's prefixes, references and noise, 3 to 120 characters.
     """
     style = styles()[printed.country]
     name = printed.name
+    card = printed.channel in ("card", "online")
+    if card and printed.legal_forms and rng.random() < _LEGAL_FORM_RATE:
+        name = f"{name} {rng.choice(printed.legal_forms)}"
     if printed.channel == "card" and printed.chain:
         name = _store_number(rng, name)
     elif printed.channel == "card" and rng.random() < 0.4:
         name = rng.choice(style.processors) + name
-    if printed.channel in ("card", "online") and rng.random() < 0.25:
+    if card and rng.random() < 0.25:
         # Card networks carry the merchant in a fixed-width field (22-25 characters).
         name = name[: rng.randint(22, 25)].rstrip()
     text = _format(rng, rng.choice(style.templates[printed.channel]), name, printed)

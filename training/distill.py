@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from categorizer.taxonomy import Taxonomy
-from training.batching import bucketed_batches, collate, encode, predict_logits
+from training.batching import bucketed_batches, collate, encode, mask_tokens, predict_logits
 from training.distill_data import MIX_VALIDATION, LabeledData, parent_index, student_labels
 from training.distributed import Dist, peak_memory_mb, setup_distributed
 from training.evaluation import evaluate, fit_temperature
@@ -169,6 +169,9 @@ class _Run:
         self.model = self.student.model.to(self.device)
         tokenizer = self.student.tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.mask_id = tokenizer.mask_token_id
+        if config.token_dropout and self.mask_id is None:
+            raise ConfigError(f"token_dropout needs a [MASK] token: {config.student} has none")
         self.ids = encode(tokenizer, data.texts, config.max_length)
         self.lengths = np.array([len(i) for i in self.ids])
         self.train_rows = data.subset("train")
@@ -272,6 +275,8 @@ class _Run:
         import torch
 
         input_ids, mask = collate(self.ids, rows, self.pad_id)
+        if self.config.token_dropout:
+            input_ids = mask_tokens(input_ids, mask, self.config.token_dropout, self.mask_id)
         with torch.autocast("cuda", torch.bfloat16, enabled=self.bf16):
             logits = self.wrapped(
                 input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)

@@ -31,6 +31,9 @@ _SCRATCH_RE = re.compile(r"scratch:L(\d+)-H(\d+)")
 _SCRATCH_FORM = "scratch:L<layers>-H<hidden>"
 _HEAD_DIM = 64  # BERT's per-head width; heads = hidden // 64 as in BERT-base and MiniLM
 POOLINGS = ("mean", "cls")
+# Share of a scratch vocabulary's room for sub-word pieces, and the pieces' lengths in letters.
+_PIECE_SHARE = 0.35
+_MIN_PIECE, _MAX_PIECE = 3, 6
 _SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # [PAD] first: id 0, BERT's pad id
 
 
@@ -88,11 +91,13 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000) -> PreTrainedT
     """Builds a lowercasing BERT WordPiece tokenizer from ``texts``, deterministically.
 
     The vocabulary is the special tokens, every character seen (alone and as a ``##``
-    continuation), then the most frequent words seen at least twice (ties broken
-    alphabetically) up to ``vocab_size``. tokenizers' own WordPieceTrainer breaks ties between
+    continuation), the most frequent words seen at least twice, and, in about a third of the
+    room, the word starts and continuations that most distinct words share (ties broken
+    alphabetically), up to ``vocab_size``. tokenizers' own WordPieceTrainer breaks ties between
     equally frequent merges in hash order, so two runs on the same texts gave different
     vocabularies and "same seed, same model" could not hold. Bank descriptors are mostly whole
-    merchant and place words, which this keeps; a rare word falls back to characters.
+    merchant and place words, which this keeps; a rare word falls back to pieces, then to
+    characters.
 
     The result has no ``token_type_ids`` among its model inputs (single-segment classification),
     and ``save_pretrained`` writes a ``tokenizer.json`` that `tokenizers` alone can load.
@@ -120,10 +125,12 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000) -> PreTrainedT
     chars = sorted({c for word in counts for c in word})
     vocab = [*_SPECIALS, *chars, *(f"##{c}" for c in chars)]
     known = set(vocab)
-    frequent = sorted(
-        (w for w, n in counts.items() if n >= 2 and w not in known), key=lambda w: (-counts[w], w)
-    )
-    vocab += frequent[: max(0, vocab_size - len(vocab))]
+    frequent = _ranked((w for w, n in counts.items() if n >= 2 and w not in known), counts)
+    room = max(0, vocab_size - len(vocab))
+    pieces = _subword_pieces(counts, known | set(frequent))
+    # Whole words first; a share of the room goes to pieces, for words the corpus never had.
+    words = frequent[: room - min(len(pieces), int(room * _PIECE_SHARE))]
+    vocab += words + pieces[: room - len(words)]
     backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     backend.normalizer = normalizer
     backend.pre_tokenizer = pre_tokenizer
@@ -144,6 +151,37 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000) -> PreTrainedT
         mask_token="[MASK]",
         model_input_names=["input_ids", "attention_mask"],
     )
+
+
+def _ranked(tokens: Iterable[str], counts: Counter[str]) -> list[str]:
+    # Most frequent first, ties alphabetically: the vocabulary must not depend on hash order.
+    return sorted(tokens, key=lambda t: (-counts[t], t))
+
+
+def _subword_pieces(counts: Counter[str], known: set[str]) -> list[str]:
+    """Word starts ("plumb") and ``##`` continuations ("##ing"), ranked by how many distinct
+    words hold them.
+
+    A vocabulary of whole words alone spells every unseen word ("plumbing" when the corpus only
+    had "plumber") letter by letter, and a two-layer student cannot read letters: the sub-word
+    pieces shared by many words let it recognise trade words it never saw whole. Only letters
+    count; store numbers and codes are better left to single characters.
+    """
+    starts: Counter[str] = Counter()
+    middles: Counter[str] = Counter()
+    for word in counts:
+        if not word.isalpha() or len(word) < _MIN_PIECE + 1:
+            continue
+        starts.update({word[:n] for n in range(_MIN_PIECE, min(len(word), _MAX_PIECE + 1))})
+        middles.update(
+            {
+                f"##{word[i : i + n]}"
+                for i in range(1, len(word) - 1)
+                for n in range(2, min(len(word) - i, _MAX_PIECE) + 1)
+            }
+        )
+    shared = {t: n for t, n in (starts + middles).items() if n >= 3 and t not in known}
+    return _ranked(shared, Counter(shared))
 
 
 def truncate_layers(model: PreTrainedModel, k: int) -> None:

@@ -158,6 +158,7 @@ def _row(rng: random.Random, world: World, config: SynthConfig) -> dict[str, Any
         first_names=places.first_names,
         surnames=places.surnames,
         amount=magnitude,
+        legal_forms=places.company_suffixes,
     )
     credit = (profile.direction == "credit") != refund
     card = source.channel in ("card", "online")

@@ -61,6 +61,9 @@ class TrainConfig:
         fractions: Train, validation and test fractions when the data has no `split` column.
         max_rows: Use at most this many rows (a seeded sample) of the labeled file.
         vocab_size: WordPiece vocabulary size of scratch students.
+        token_dropout: Share of a training row's tokens replaced by [MASK] in each epoch (0
+            turns it off). A student that may not lean on the merchant's name alone learns the
+            trade words and codes beside it, which is what a merchant it never met still shows.
         seed: Seeds the split, the sample, the init of new weights and the batch order.
         bf16: Autocast to bfloat16 on CUDA (ignored on CPU).
         threads: torch CPU threads (None: torch's default).
@@ -93,6 +96,7 @@ class TrainConfig:
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     max_rows: int | None = None
     vocab_size: int = 8000
+    token_dropout: float = 0.0
     seed: int = 0
     bf16: bool = True
     threads: int | None = None
@@ -118,6 +122,7 @@ class TrainConfig:
         _check(0 <= self.warmup_ratio < 1, "warmup_ratio", "a number in [0, 1)", self)
         _check(self.max_grad_norm > 0, "max_grad_norm", "a number > 0", self)
         _check(self.vocab_size >= 200, "vocab_size", "an integer >= 200", self)
+        _check(0 <= self.token_dropout < 1, "token_dropout", "a number in [0, 1), e.g. 0.15", self)
         _check(self.layers is None or self.layers >= 1, "layers", "an integer >= 1", self)
         _check(self.max_rows is None or self.max_rows >= 3, "max_rows", "an integer >= 3", self)
         _check(self.threads is None or self.threads >= 1, "threads", "an integer >= 1", self)

@@ -31,8 +31,7 @@ def test_headline_figures_and_sentence(results: dict[str, Any]) -> None:
     # 1/800 s per tx against 0.5 s per tx on 2 vCPUs: 800 tx/s ÷ 1 tx/s
     assert cost["ratio"] == pytest.approx(800.0)
     assert head["sentence"] == (
-        "The student is 99.88% cheaper, 250× faster and within 1.2 points of the teacher's "
-        "accuracy."
+        "The student is 99.88% cheaper, 250× faster and 1.2 points below the teacher's accuracy."
     )
 
 
@@ -54,7 +53,7 @@ def test_sentence_leaves_out_what_was_not_measured(results: dict[str, Any]) -> N
     results["cost"] = None
     head = headline(results)
     assert head["latency_ms"]["ratio"] is None
-    assert head["sentence"] == "The student is within 1.2 points of the teacher's accuracy."
+    assert head["sentence"] == "The student is 1.2 points below the teacher's accuracy."
     results["variants"][1]["accuracy"]["accuracy"] = None
     assert "not measured" in headline(results)["sentence"]
 

@@ -12,6 +12,7 @@ from training.batching import (
     bucketed_batches,
     collate,
     encode,
+    mask_tokens,
     predict_logits,
     sorted_batches,
 )
@@ -25,6 +26,26 @@ def _ids(n: int, seed: int = 0, vocab: int = 50) -> list[list[int]]:
     rng = np.random.default_rng(seed)
     # Ids start at 1: 0 is the pad id of the tests.
     return [rng.integers(1, vocab, size=int(k)).tolist() for k in rng.integers(1, 30, size=n)]
+
+
+# -- mask_tokens --------------------------------------------------------------------------------
+
+
+def test_mask_tokens_masks_inner_tokens_only_and_about_the_share() -> None:
+    ids = _ids(400, seed=1)
+    input_ids, mask = collate(ids, np.arange(len(ids)), pad_id=0)
+    torch.manual_seed(0)
+    masked = mask_tokens(input_ids, mask, 0.3, mask_id=99)
+    lengths = mask.sum(dim=1)
+    rows = torch.arange(len(ids))
+    assert torch.equal(masked[:, 0], input_ids[:, 0])  # [CLS]
+    assert torch.equal(masked[rows, lengths - 1], input_ids[rows, lengths - 1])  # [SEP]
+    assert torch.equal(masked[mask == 0], input_ids[mask == 0])  # padding
+    changed = masked != input_ids
+    assert torch.all(masked[changed] == 99)
+    inner = int((lengths - 2).clamp(min=0).sum())
+    assert 0.25 < int(changed.sum()) / inner < 0.35
+    assert torch.equal(input_ids, collate(ids, np.arange(len(ids)), pad_id=0)[0])  # a copy
 
 
 # -- bucketed_batches ---------------------------------------------------------------------------

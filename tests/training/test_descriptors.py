@@ -47,3 +47,20 @@ def test_same_seed_same_text() -> None:
     printed = Printed("IN", "online", "SWIGGY", "BENGALURU", 2025, 6, 30)
     first = [render(random.Random(5), printed) for _ in range(3)]
     assert first == [render(random.Random(5), printed) for _ in range(3)]
+
+
+def test_card_lines_sometimes_print_the_registered_name_and_never_on_transfers() -> None:
+    card = Printed("UK", "card", "HOMEBASE", "OXFORD", 2025, 1, 2, legal_forms=("LTD", "PLC"))
+    texts = [render(random.Random(i), card) for i in range(600)]
+    legal = sum(any(f" {form}" in t.upper() for form in ("LTD", "PLC")) for t in texts)
+    assert 0.05 < legal / len(texts) < 0.2
+    transfer = Printed("UK", "transfer", "J SMITH", "OXFORD", 2025, 1, 2, legal_forms=("LTD",))
+    assert not any(" LTD" in render(random.Random(i), transfer).upper() for i in range(200))
+
+
+def test_online_shops_use_the_country_domain_as_well_as_com() -> None:
+    printed = Printed("DE", "online", "ZALANDO", "BERLIN", 2025, 1, 2)
+    texts = [render(random.Random(i), printed).lower() for i in range(400)]
+    assert any("zalando.de" in t for t in texts)
+    assert any("zalando.com" in t for t in texts)
+    assert not any("www.www." in t for t in texts)

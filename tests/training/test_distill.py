@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,14 @@ def test_same_seed_same_result(corpus: Path, tmp_path: Path) -> None:
         taxonomy=default_taxonomy(),
     )
     assert _weights(tmp_path / "c") != _weights(tmp_path / "a")
+
+
+def test_token_dropout_is_seeded_and_changes_what_is_learned(corpus: Path, tmp_path: Path) -> None:
+    masked = TrainConfig(**TINY, epochs=1, lr=2e-3, seed=3, token_dropout=0.3)
+    for name, config in (("a", masked), ("b", masked), ("plain", replace(masked, token_dropout=0))):
+        train(corpus, tmp_path / name, config, taxonomy=default_taxonomy())
+    assert _weights(tmp_path / "a") == _weights(tmp_path / "b")
+    assert _weights(tmp_path / "a") != _weights(tmp_path / "plain")
 
 
 def test_detailed_student_predicts_detailed_labels(corpus: Path, tmp_path: Path) -> None:

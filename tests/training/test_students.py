@@ -96,6 +96,17 @@ def test_wordpiece_lowercases(descriptors: list[str]) -> None:
     assert all(token == token.lower() for token in tokenizer.get_vocab() if token not in specials)
 
 
+def test_wordpiece_reads_an_unseen_word_by_its_shared_pieces() -> None:
+    trades = ["PLUMBER", "PLUMBERS", "PLUMBS", "PAINTING", "PRINTING", "PARKING", "ROOFING"]
+    texts = [f"{trade} {town}" for trade in trades for town in ("LEEDS", "YORK", "BATH")] * 2
+    tokenizer = train_wordpiece(texts, vocab_size=400)
+    # Never seen whole: read as the start three words share and the ending four words share,
+    # not letter by letter.
+    assert tokenizer.tokenize("PLUMBING") == ["plumb", "##ing"]
+    assert "plumber" in tokenizer.get_vocab()  # frequent words stay whole
+    assert train_wordpiece(texts, vocab_size=400).get_vocab() == tokenizer.get_vocab()
+
+
 def test_wordpiece_rejects_no_texts() -> None:
     with pytest.raises(ValueError, match="no texts"):
         train_wordpiece(iter([]))
