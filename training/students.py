@@ -180,8 +180,8 @@ def _subword_pieces(counts: Counter[str], known: set[str]) -> list[str]:
                 for n in range(2, min(len(word) - i, _MAX_PIECE) + 1)
             }
         )
-    shared = {t: n for t, n in (starts + middles).items() if n >= 3 and t not in known}
-    return _ranked(shared, Counter(shared))
+    shared = Counter({t: n for t, n in (starts + middles).items() if n >= 3 and t not in known})
+    return _ranked(shared, shared)
 
 
 def truncate_layers(model: PreTrainedModel, k: int) -> None:
