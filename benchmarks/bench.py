@@ -13,26 +13,27 @@ file, a gold-only file such as the real dev set, or the run's test split (`bench
   cores), HTTP latency through a real `categorizer serve`, cold start and peak memory, and the
   throughput of a plain transformers pipeline on the same student;
 * cost per million transactions from the teacher's label metadata (tokens or seconds) and the
-  student's measured CPU-seconds (`benchmarks.cost`).
+  student's measured CPU-seconds (`benchmarks.cost`);
+* with `--real-data`, every variant (and the teacher, for a teacher's labels of the file) scored
+  again on hand-labeled real bank descriptors, per country (`benchmarks.real_data`).
 
 `benchmarks.report.write_report` turns the result into results.json, report.md and report.html.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from benchmarks.real_data import load_real_set, real_block, teacher_entry, variant_entry
+from benchmarks.system_figures import system_figures
 from benchmarks.variants import Variant, all_threads, measure_speed
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ class BenchConfig:
         cold_repeats: Fresh interpreters for the cold-start median.
         prices: Keyword arguments for `benchmarks.cost.cost_report` (API prices, hourly prices).
         name: The report's name (default: the out folder's name).
+        real_data: Hand-labeled real rows (the real dev set, or a teacher's labels of it that
+            kept its gold ``category``): every variant is scored on them too, per country, for
+            the report's *Real bank data* section (`benchmarks.real_data`).
     """
 
     bundle: Path
@@ -77,6 +81,7 @@ class BenchConfig:
     cold_repeats: int = 3
     prices: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
+    real_data: Path | None = None
 
     def __post_init__(self) -> None:
         self.bundle, self.out = Path(self.bundle), Path(self.out)
@@ -84,7 +89,9 @@ class BenchConfig:
             raise ValueError(f"--bundle {self.bundle} is not a bundle (no manifest.json)")
         if self.data is None and self.run is None:
             raise ValueError("give --data LABELED_FILE, or --run RUN_DIR to use its test split")
-        for name, path in (("--data", self.data), ("--teacher-meta", self.teacher_meta)):
+        paths = (("--data", self.data), ("--teacher-meta", self.teacher_meta),
+                 ("--real-data", self.real_data))  # fmt: skip
+        for name, path in paths:
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"{name} {path} does not exist")
         if self.run is not None and not (Path(self.run) / "student.json").is_file():
@@ -118,12 +125,17 @@ def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
     teacher = teacher_info(config.teacher_meta or _meta_beside(evalset.path))
     student_name = f"student ({'onnx fp32' if manifest.quantization == 'none' else 'onnx int8'})"
     variants_out = _teacher_variant(evalset, teacher, taxonomy)
+    real, real_teacher, real_out = _real_set(config, taxonomy)
     with tempfile.TemporaryDirectory() as tmp:
         variants = _variants(config, manifest, student_name, taxonomy, run_data, Path(tmp), step)
         for variant in variants:
             step(f"score {variant.name}")
-            probs = variant.load(all_threads())(texts)
+            predict = variant.load(all_threads())
+            probs = predict(texts)
             detailed = variant.detailed(texts) if variant.detailed is not None else None
+            if real is not None:
+                real_out.append(variant_entry(real, variant.name, variant.kind, predict,
+                                              variant.detailed, taxonomy.labels))  # fmt: skip
             speed_texts = texts if len(texts) >= 64 else (texts * (64 // len(texts) + 1))
             variants_out.append(
                 {
@@ -147,7 +159,12 @@ def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
         "student": student_name,
         "bundle": {"path": str(config.bundle), "name": manifest.name, "version": manifest.version},
     }
-    results |= _system_figures(config, student, texts, step)
+    if real is not None:
+        results["real_data"] = real_block(real, real_teacher, real_out)
+    results |= system_figures(
+        config.bundle, config.run, student, texts, step,
+        http_seconds=config.http_seconds, cold_repeats=config.cold_repeats, batches=config.batches,
+    )  # fmt: skip
     step("cost")
     from benchmarks.cost import cost_report
 
@@ -216,35 +233,6 @@ def _variants(
     return variants
 
 
-def _system_figures(
-    config: BenchConfig, student: dict[str, Any], texts: Sequence[str], step: Step
-) -> dict[str, Any]:
-    """HTTP latency, cold start, peak memory and the pipeline comparison."""
-    from benchmarks.engine import cold_start
-
-    step("cold start")
-    cold = cold_start(config.bundle, all_threads(), config.cold_repeats)
-    figures: dict[str, Any] = {
-        "cold_start": {k: cold[k] for k in ("import_and_load_s", "first_predict_s")},
-        "peak_memory_mb": round(cold["peak_rss_mb"], 1),
-        "http": None,
-        "pipeline": None,
-    }
-    if config.http_seconds > 0:
-        step("http")
-        figures["http"] = http_figures(config.bundle, config.http_seconds)
-    if config.run is not None:
-        step("transformers pipeline")
-        tx_per_s = pipeline_tx_per_s(Path(config.run), texts, config.batches)
-        student_tx = student["speed"]["batch64_tx_per_s_all"]
-        figures["pipeline"] = {
-            "tx_per_s": tx_per_s,
-            "student_tx_per_s": student_tx,
-            "ratio": round(student_tx / tx_per_s, 2),
-        }
-    return figures
-
-
 def teacher_info(meta_path: Path | None) -> dict[str, Any]:
     """The teacher's identity, latency and tokens per transaction, from its label metadata.
 
@@ -279,62 +267,6 @@ def teacher_info(meta_path: Path | None) -> dict[str, Any]:
     }
 
 
-def http_figures(bundle: Path, seconds: float) -> dict[str, Any]:
-    """Single-transaction latency at concurrency 1 and 8, and 64-row throughput (best of 1 and 2
-    concurrent callers), over HTTP."""
-    from benchmarks import serve_load
-
-    args = argparse.Namespace(
-        seconds=seconds, warmup=min(1.0, seconds), concurrency=[1, 8], batch=64,
-        batch_concurrency=[1, 2], texts=1_000, seed=0, client="raw",
-    )  # fmt: skip
-    with serve_load.server(bundle, serve_load.free_port(), None) as url:
-        measured = serve_load.measure(url, args)
-    out: dict[str, Any] = {
-        f"concurrency_{r['concurrency']}": {
-            k: r.get(k) for k in ("p50_ms", "p95_ms", "p99_ms", "requests_per_s")
-        }
-        for r in measured["single"]
-    }
-    out["batch64_tx_per_s"] = measured["best_batch64_tx_per_s"]
-    return out
-
-
-def pipeline_tx_per_s(run: Path, texts: Sequence[str], batches: int) -> float:
-    """Throughput of a plain transformers pipeline on the run's student, 64 texts per call.
-
-    A ``cls`` student is a stock sequence classifier: ``pipeline("text-classification")``. The
-    default mean-pooled head is not a transformers class, so its plain-pipeline equivalent is
-    ``pipeline("feature-extraction")`` on the encoder, then the mean and the linear head.
-    """
-    import torch
-    from transformers import AutoTokenizer, pipeline
-
-    from benchmarks.engine import throughput
-    from training.onnx_export import load_torch_student
-
-    torch.set_num_threads(all_threads())
-    student = json.loads((run / "student.json").read_text(encoding="utf-8"))
-    tokenizer = AutoTokenizer.from_pretrained(run / "model", local_files_only=True)
-    model = load_torch_student(run / "model", student["pooling"])
-    options = {"truncation": True, "max_length": student["max_length"]}
-    if student["pooling"] == "cls":
-        pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
-        return throughput(
-            lambda batch: pipe(list(batch), batch_size=64, **options), texts, 64, batches
-        )
-    pipe = pipeline("feature-extraction", model=model.encoder, tokenizer=tokenizer, device=-1)
-    weight = model.classifier.weight.detach().numpy()
-    bias = model.classifier.bias.detach().numpy()
-
-    def classify(batch: Sequence[str]) -> list[int]:
-        features = pipe(list(batch), batch_size=64, return_tensors=True, tokenize_kwargs=options)
-        pooled = np.stack([f[0].mean(dim=0).numpy() for f in features])
-        return (pooled @ weight.T + bias).argmax(axis=1).tolist()
-
-    return throughput(classify, texts, 64, batches)
-
-
 def _cpu_seconds_per_tx(speed: dict[str, Any]) -> float:
     """CPU-seconds per transaction at batch 64: the dearer of 1 thread and all cores."""
     one = 1.0 / speed["batch64_tx_per_s_1thread"]
@@ -355,6 +287,15 @@ def _eval_set(config: BenchConfig, taxonomy: Any, run_data: Any) -> Any:
     if config.data is not None:
         return load_eval_set(Path(config.data), taxonomy, config.gold_column)
     return run_test_split(run_data, Path(_run_student(Path(config.run))["data_path"]))
+
+
+def _real_set(config: BenchConfig, taxonomy: Any) -> tuple[Any, dict[str, Any], list[Any]]:
+    """The real rows (None without --real-data), their teacher, and its scored entry if any."""
+    if config.real_data is None:
+        return None, {}, []
+    real = load_real_set(Path(config.real_data), taxonomy)
+    teacher = teacher_info(_meta_beside(real.path))
+    return real, teacher, teacher_entry(real, teacher["id"], taxonomy.labels)
 
 
 def _run_data(run: Path, taxonomy: Any) -> Any:

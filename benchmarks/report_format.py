@@ -7,8 +7,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 DASH = "—"
+
+
+@dataclass
+class Table:
+    """A table of plain (unescaped) strings."""
+
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Section:
+    """A titled part of the report: paragraphs, then tables."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
 
 
 def num(value: float | None, digits: int = 0) -> str:

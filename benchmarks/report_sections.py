@@ -1,21 +1,22 @@
-"""The benchmark report's content: its headline and sections, as plain strings.
+"""The benchmark report's content: its sections, as plain strings.
 
-`headline` sets the student against the teacher (cost, latency, throughput, accuracy) with a
-sentence that says so; `sections` builds the report's parts (headline, variants, by country when
-the data has countries, slices, cost, serving, per category, machine) as `Section`s of
-paragraphs and `Table`s. Nothing here is escaped or rendered: `benchmarks.report` turns the
-sections into Markdown and HTML. The formatting helpers (`num`, `pct`, `ms`, `usd`, ...) live in
-`benchmarks.report_format` and are re-exported here; they write a missing figure (None) as "—".
+`sections` builds the report's parts (the headline of `benchmarks.report_headline`, variants,
+by country when the data has countries, real bank data when the benchmark scored real rows,
+slices, cost, serving, per category, machine) as `Section`s of paragraphs and `Table`s. Nothing
+here is escaped or rendered: `benchmarks.report` turns the sections into Markdown and HTML. The
+formatting helpers (`num`, `pct`, `ms`, `usd`, ...) live in `benchmarks.report_format` and are
+re-exported here; they write a missing figure (None) as "—".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from benchmarks.report_format import (
     DASH,
+    Section,
+    Table,
     join_clauses,
     ms,
     num,
@@ -25,179 +26,12 @@ from benchmarks.report_format import (
     times,
     usd,
 )
+from benchmarks.report_headline import find_variants, headline, headline_table
 
-
-@dataclass
-class Table:
-    """A table of plain (unescaped) strings."""
-
-    headers: list[str]
-    rows: list[list[str]]
-
-
-@dataclass
-class Section:
-    """A titled part of the report: paragraphs, then tables."""
-
-    title: str
-    paragraphs: list[str] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-
-
-def find_variants(
-    results: Mapping[str, Any],
-) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]]:
-    """The teacher variant and the student the headline is about.
-
-    The teacher is the first variant when its kind is "teacher"; None when the data had no
-    teacher labels (a gold-only file).
-    """
-    variants = results.get("variants") or []
-    teacher = variants[0] if variants and variants[0].get("kind") == "teacher" else None
-    wanted = results.get("student")
-    for variant in variants:
-        if variant.get("name") == wanted:
-            return teacher, variant
-    names = [v.get("name") for v in variants]
-    raise ValueError(f"results['student'] is {wanted!r}; set it to one of the variants {names}")
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or denominator is None or denominator <= 0:
-        return None
-    return numerator / denominator
-
-
-def _headline_cost(cost: Mapping[str, Any] | None) -> dict[str, Any]:
-    cost = cost or {}
-    wanted = cost.get("headline_option")
-    option = next((o for o in cost.get("teacher_options", []) if o["name"] == wanted), {})
-    teacher, student = option.get("usd_per_m"), cost.get("student_usd_per_m")
-    return {
-        "teacher": teacher,
-        "student": student,
-        "ratio": _ratio(teacher, student),
-        "percent_cheaper": option.get("percent_cheaper"),
-        "option": option.get("name"),
-        "as_of": option.get("as_of"),
-    }
-
-
-def _score(variant: Mapping[str, Any], metric: str) -> float | None:
-    return (variant.get("accuracy") or {}).get(metric)
-
-
-def headline(results: Mapping[str, Any]) -> dict[str, Any]:
-    """Teacher against the student named by ``results["student"]``, with ratios and a sentence.
-
-    Args:
-        results: a ``bench-report/1`` results dict.
-
-    Returns:
-        ``teacher`` and ``student`` (names), ``reference`` ("gold" or "teacher"),
-        ``cost_usd_per_m`` (the cost's headline option; ratio teacher / student),
-        ``latency_ms`` (teacher seconds per transaction against the student's p50 at batch 1
-        on all threads; ratio teacher / student), ``throughput_tx_per_s`` (ratio student /
-        teacher), ``accuracy`` (``metric``: accuracy against gold, or agreement with the
-        teacher without gold; ``points``: student minus teacher) and ``sentence``. Figures
-        that were not measured are None and drop out of the sentence; without a teacher
-        variant (gold-only data) the teacher's name and scores are None.
-
-    Raises:
-        ValueError: a ``student`` that names none of the variants.
-    """
-    teacher_variant, student_variant = find_variants(results)
-    seconds = (results.get("teacher") or {}).get("seconds_per_tx")
-    speed = student_variant.get("speed") or {}
-    gold = bool((results.get("data") or {}).get("gold"))
-    metric = "accuracy" if gold else "agreement"
-    teacher_score = None if teacher_variant is None else _score(teacher_variant, metric)
-    if not gold and teacher_variant is not None and teacher_score is None:
-        teacher_score = 1.0  # the teacher agrees with itself by definition
-    student_score = _score(student_variant, metric)
-    latency = {
-        "teacher": seconds * 1e3 if seconds else None,
-        "student": (speed.get("batch1_all") or {}).get("p50_ms"),
-    }
-    latency["ratio"] = _ratio(latency["teacher"], latency["student"])
-    throughput = {"teacher": 1.0 / seconds if seconds else None}
-    throughput["student"] = speed.get("batch64_tx_per_s_all")
-    throughput["ratio"] = _ratio(throughput["student"], throughput["teacher"])
-    both = teacher_score is not None and student_score is not None
-    accuracy = {
-        "metric": metric,
-        "teacher": teacher_score,
-        "student": student_score,
-        "points": (student_score - teacher_score) * 100 if both else None,
-    }
-    out = {
-        "teacher": None if teacher_variant is None else teacher_variant.get("name"),
-        "student": student_variant.get("name"),
-        "reference": "gold" if gold else "teacher",
-        "cost_usd_per_m": _headline_cost(results.get("cost")),
-        "latency_ms": latency,
-        "throughput_tx_per_s": throughput,
-        "accuracy": accuracy,
-    }
-    out["sentence"] = _sentence(out)
-    return out
-
-
-def _sentence(head: Mapping[str, Any]) -> str:
-    """Like "The student is 99.98% cheaper, 1,234× faster and 1.2 points below ..."."""
-    clauses = []
-    cheaper = head["cost_usd_per_m"]["percent_cheaper"]
-    if cheaper is not None:
-        clauses.append(percent_cheaper(cheaper))
-    speedup = head["latency_ms"]["ratio"] or head["throughput_tx_per_s"]["ratio"]
-    if speedup:
-        clauses.append(_factor(speedup, "faster", "slower"))
-    accuracy = head["accuracy"]
-    if accuracy["metric"] == "agreement" and accuracy["student"] is not None:
-        clauses.append(
-            f"in agreement with the teacher on {pct(accuracy['student'])} of transactions"
-        )
-    elif accuracy["points"] is not None:
-        clauses.append(points(accuracy["points"]))
-    elif head["teacher"] is None and accuracy["student"] is not None:
-        clauses.append(f"{pct(accuracy['student'])} accurate against the gold labels")
-    if not clauses:
-        return "The student's figures against the teacher were not measured; see the tables."
-    return f"The student is {join_clauses(clauses)}."
-
-
-def _factor(ratio: float | None, better: str, worse: str) -> str:
-    """A ratio of teacher to student as "12× faster", or "3.0× slower" below 1."""
-    if not ratio:
-        return DASH
-    return f"{times(ratio)} {better}" if ratio >= 1 else f"{times(1 / ratio)} {worse}"
-
-
-def headline_table(head: Mapping[str, Any]) -> Table:
-    """The headline as a table: teacher against student, one metric a row.
-
-    Args:
-        head: the dict `headline` returns.
-
-    Returns:
-        A `Table` with a metric, teacher, student and ratio column.
-    """
-    cost, latency = head["cost_usd_per_m"], head["latency_ms"]
-    throughput, accuracy = head["throughput_tx_per_s"], head["accuracy"]
-    option = f", {cost['option']}" if cost["option"] else ""
-    gap = accuracy["points"]
-    rows = [
-        ["cost per 1M transactions", usd(cost["teacher"]) + option, usd(cost["student"]),
-         _factor(cost["ratio"], "cheaper", "more expensive")],
-        ["latency per transaction", ms(latency["teacher"]), ms(latency["student"]),
-         _factor(latency["ratio"], "faster", "slower")],
-        ["throughput (tx/s)", num(throughput["teacher"], 2), num(throughput["student"]),
-         times(throughput["ratio"])],
-        [f"{accuracy['metric']} (vs {head['reference']})", pct(accuracy["teacher"]),
-         pct(accuracy["student"]), DASH if gap is None else f"{gap:+.1f} points"],
-    ]  # fmt: skip
-    teacher = head["teacher"] or "none in the data"
-    return Table(["metric", f"teacher: {teacher}", f"student: {head['student']}", "ratio"], rows)
+__all__ = [
+    "DASH", "Section", "Table", "country_table", "find_variants", "headline", "headline_table",
+    "join_clauses", "ms", "num", "pct", "percent_cheaper", "points", "sections", "times", "usd",
+]  # fmt: skip
 
 
 def _speed_cells(speed: Mapping[str, Any] | None) -> list[str]:
@@ -248,22 +82,36 @@ def _country_cell(block: Mapping[str, Any], gold: bool) -> str:
 
 def _countries_section(results: Mapping[str, Any]) -> Section | None:
     """Countries as rows (the most rows first), variants as columns; None without countries."""
-    data = results.get("data") or {}
+    table = country_table(results.get("data") or {}, results.get("variants") or [])
+    if table is None:
+        return None
+    gold = bool((results.get("data") or {}).get("gold"))
+    what = "accuracy / macro-F1 against gold" if gold else "agreement with the teacher"
+    return Section("By country", [f"Each cell: {what}, over the country's n rows."], [table])
+
+
+def country_table(data: Mapping[str, Any], variants: Sequence[Mapping[str, Any]]) -> Table | None:
+    """Countries as rows (the most rows first, "all" on top), variants as columns.
+
+    Args:
+        data: An evaluation set's summary (``rows``, ``gold``, ``countries``).
+        variants: Scored variants (their ``accuracy`` blocks with ``by_country``).
+
+    Returns:
+        Cells of accuracy / macro-F1 against gold (agreement with the teacher without gold);
+        None when the rows have no countries.
+    """
     countries = data.get("countries")
     if not countries:
         return None
     gold = bool(data.get("gold"))
-    variants = results.get("variants") or []
     rows = [["all", num(data.get("rows"))]
             + [_country_cell(v.get("accuracy") or {}, gold) for v in variants]]  # fmt: skip
     for country, count in sorted(countries.items(), key=lambda pair: (-pair[1], pair[0])):
         blocks = [((v.get("accuracy") or {}).get("by_country") or {}).get(country) or {}
                   for v in variants]  # fmt: skip
         rows.append([str(country), num(count)] + [_country_cell(b, gold) for b in blocks])
-    what = "accuracy / macro-F1 against gold" if gold else "agreement with the teacher"
-    note = f"Each cell: {what}, over the country's n rows."
-    headers = ["country", "n"] + [str(v.get("name")) for v in variants]
-    return Section("By country", [note], [Table(headers, rows)])
+    return Table(["country", "n"] + [str(v.get("name")) for v in variants], rows)
 
 
 def _slices_section(results: Mapping[str, Any]) -> Section:
@@ -375,6 +223,67 @@ def _machine_section(results: Mapping[str, Any]) -> Section:
     return Section("Machine", [], [Table(["", ""], rows), Table(["library", "version"], packages)])
 
 
+REAL_CONFUSION_CATEGORIES = 6
+"""The real-data confusion table's rows: the most common gold categories of the real rows."""
+
+
+def _real_sections(results: Mapping[str, Any]) -> list[Section]:
+    """Every variant on hand-labeled real rows: overall, per country, and the student's confusion
+    between the categories that matter most; none when the benchmark scored no real rows."""
+    real = results.get("real_data")
+    if not real:
+        return []
+    data, variants = real.get("data") or {}, real.get("variants") or []
+    has_teacher = any(v.get("kind") == "teacher" for v in variants)
+    rows = []
+    for variant in variants:
+        acc = variant.get("accuracy") or {}
+        rows.append([str(variant.get("name")), pct(acc.get("accuracy")),
+                     num(acc.get("macro_f1"), 3), pct(acc.get("agreement")),
+                     num(acc.get("ece"), 3)])  # fmt: skip
+    countries = num(len(data.get("countries") or {}))
+    notes = [
+        f"{num(data.get('rows'))} real bank descriptors from {countries} countries "
+        f"({data.get('path', DASH)}), labeled by people and never trained on. Synthetic "
+        "accuracy alone overstates what users get: these are the figures to read."
+    ]
+    if not has_teacher:
+        notes.append(f"The teacher has no labels of these rows: no teacher row, agreement {DASH}.")
+    out = [Section("Real bank data", notes, [Table(["variant", "accuracy", "macro-F1",
+                                                     "agreement", "ECE"], rows)])]  # fmt: skip
+    by_country = country_table(data, variants)
+    if by_country is not None:
+        note = "Each cell: accuracy / macro-F1 against the human labels, over the country's n rows."
+        out.append(Section("Real bank data by country", [note], [by_country]))
+    student = next((v for v in variants if v.get("name") == results.get("student")), None)
+    if student is not None:
+        top = REAL_CONFUSION_CATEGORIES
+        note = (
+            f"{student.get('name')} on the {top} most common categories of the real rows: each "
+            "row is a human label, each column the student's answer."
+        )
+        table = _confusion_table(student.get("accuracy") or {}, top)
+        out.append(Section("Real bank data: where the student goes wrong", [note], [table]))
+    return out
+
+
+def _confusion_table(accuracy: Mapping[str, Any], top: int) -> Table:
+    """Rows: the `top` categories with the most reference rows; columns: the same categories,
+    "other" for every other answer, and recall."""
+    confusion = accuracy.get("confusion") or {}
+    labels, matrix = confusion.get("labels") or [], confusion.get("matrix") or []
+    support = [sum(row) for row in matrix]
+    order = sorted(range(len(labels)), key=lambda i: (-support[i], labels[i]))
+    chosen = [i for i in order[:top] if support[i] > 0]
+    rows = []
+    for i in chosen:
+        cells = [matrix[i][j] for j in chosen]
+        other = support[i] - sum(cells)
+        recall = pct(matrix[i][i] / support[i])
+        rows.append([labels[i], *(num(c) for c in cells), num(other), recall])
+    return Table(["human label", *(labels[j] for j in chosen), "other", "recall"], rows)
+
+
 def sections(results: Mapping[str, Any]) -> list[Section]:
     """The report's sections (figures apart), in order, as plain strings."""
     head = headline(results)
@@ -384,6 +293,7 @@ def sections(results: Mapping[str, Any]) -> list[Section]:
         Section("Headline", [head["sentence"]], [headline_table(head)]),
         _variants_section(results),
         *([countries] if countries else []),
+        *_real_sections(results),
         _slices_section(results),
         _cost_section(results),
         _serving_section(results),

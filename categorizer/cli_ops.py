@@ -195,12 +195,17 @@ def bench(
         float, typer.Option(min=0.0, help="Seconds per HTTP phase (0: skip HTTP).")
     ] = 3.0,
     baselines: Annotated[bool, typer.Option(help="Train and score the baselines.")] = True,
+    real_data: Annotated[
+        Path | None,
+        typer.Option(help="Hand-labeled real rows (or a teacher's labels of them) to score too."),
+    ] = None,
 ) -> None:
     """Benchmark a student against its teacher: accuracy, speed, cost; write the report.
 
     Writes OUT/results.json, OUT/report.md (+ figures) and a self-contained OUT/report.html.
 
     Example: categorizer bench --bundle runs/bundle --run runs/student --out reports/student
+    --real-data data/real_dev/real_dev.csv
     """
     from benchmarks.bench import BenchConfig, parse_bench_options, run_bench
 
@@ -209,7 +214,7 @@ def bench(
         config = BenchConfig(
             bundle=bundle, out=out, data=data, run=run, compare=pairs, teacher_meta=teacher_meta,
             gold_column=gold_column, calls=calls, batches=batches, http_seconds=http_seconds,
-            baselines=baselines, prices=prices,
+            baselines=baselines, prices=prices, real_data=real_data,
         )  # fmt: skip
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)

@@ -204,7 +204,9 @@ def label_file(
 
 
 def _read(path: Path, columns: Mapping[str, str] | None, limit: int | None, teacher: Any) -> Any:
-    frame = read_transactions(path, columns=columns).frame
+    # a blank amount is an unknown amount (the prompt leaves out direction and range), as in
+    # `predict`: exports without amounts, such as most of the real dev set's sources, still label
+    frame = read_transactions(path, columns=columns, require_amount=False).frame
     if limit is not None:
         frame = frame.head(limit)
     frame = frame.reset_index(drop=True)

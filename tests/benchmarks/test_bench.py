@@ -19,13 +19,32 @@ STUDENTS = ["student (onnx int8)", "student (onnx fp32)", "student (torch fp32)"
 BASELINES = ["baseline: tf-idf + logreg", "baseline: zero-shot MiniLM"]
 
 
+def _label_real_dev(real_dev_csv: Path, out: Path) -> Path:
+    """The dev rows labeled by a real teacher backend (their own gold: `labels:category`)."""
+    from categorizer.taxonomy import default_taxonomy
+    from training.labeling import label_file
+    from training.teachers import make_teacher
+
+    taxonomy = default_taxonomy()
+    teacher = make_teacher("labels:category", taxonomy)
+    try:
+        label_file(real_dev_csv, out, teacher, taxonomy=taxonomy, cache_path=out.with_suffix(".db"))
+    finally:
+        teacher.close()
+    return out
+
+
 @pytest.fixture(scope="module")
-def tiny_report(tiny_run: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
-    """One bench of the tiny student on its run's test split (baselines included, HTTP short)."""
+def tiny_report(
+    tiny_run: Path, tiny_bundle: Path, real_dev_csv: Path, tmp_path_factory: pytest.TempPathFactory
+):
+    """One bench of the tiny student on its run's test split (baselines included, HTTP short),
+    with a teacher's labels of the real dev rows as its real data."""
     out = tmp_path_factory.mktemp("bench") / "report"
+    real = _label_real_dev(real_dev_csv, out.parent / "real_labels.parquet")
     config = BenchConfig(
         bundle=tiny_bundle, out=out, run=tiny_run, calls=5, batches=2, http_seconds=0.5,
-        cold_repeats=1,
+        cold_repeats=1, real_data=real,
     )  # fmt: skip
     paths = run_bench(config)
     return paths, json.loads(paths["results"].read_text(encoding="utf-8"))
@@ -83,6 +102,46 @@ def test_report_files_are_written(tiny_report) -> None:
     html = paths["html"].read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") >= 3
     assert "student (onnx int8)" in paths["markdown"].read_text(encoding="utf-8")
+
+
+def test_real_data_scores_the_teacher_and_every_variant(tiny_report) -> None:
+    _, results = tiny_report
+    real = results["real_data"]
+    assert (real["data"]["rows"], real["data"]["gold"], real["data"]["teacher"]) == (12, True, True)
+    assert real["teacher"]["id"] == "labels:category"
+    names = [v["name"] for v in real["variants"]]
+    assert names == ["teacher (labels:category)", *STUDENTS, *BASELINES]
+    teacher, *others = real["variants"]
+    assert teacher["accuracy"]["accuracy"] == 1.0  # its labels are the gold
+    for variant in others:
+        accuracy = variant["accuracy"]
+        assert accuracy["rows"] == 12
+        # against a teacher that is the gold, agreement is accuracy
+        assert accuracy["agreement"] == pytest.approx(accuracy["accuracy"])
+        assert list(accuracy["by_country"]) == list(real["data"]["countries"])
+    student = next(v for v in others if v["name"] == results["student"])
+    head = results["headline"]["real"]
+    assert (head["rows"], head["countries"]) == (12, 6)
+    assert head["student_accuracy"] == student["accuracy"]["accuracy"]
+    assert head["points"] == pytest.approx((student["accuracy"]["accuracy"] - 1.0) * 100)
+    assert "On 12 real bank descriptors from 6 countries" in results["headline"]["sentence"]
+
+
+def test_real_data_sections_in_the_report(tiny_report) -> None:
+    paths, _ = tiny_report
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    start = markdown.index("## Real bank data\n")
+    section = markdown[start : markdown.index("## Slices")]
+    assert "## Real bank data by country" in section
+    confusion = section[section.index("where the student goes wrong") :]
+    rows = [line.split(" | ") for line in confusion.splitlines() if line.startswith("| ")]
+    # header, then the most common gold categories of the 12 rows (3 each; ties by name)
+    assert (rows[0][0], rows[0][-2:]) == ("| human label", ["other", "recall |"])
+    assert [row[0] for row in rows[1:3]] == ["| FOOD_AND_DRINK", "| TRANSPORTATION"]
+    for row in rows[1:3]:
+        assert sum(int(cell) for cell in row[1:-1]) == 3
+    assert "accuracy on real bank data" in markdown
+    assert "Real bank data" in paths["html"].read_text(encoding="utf-8")
 
 
 def test_teacher_info_from_label_metadata(tmp_path: Path) -> None:
@@ -152,7 +211,7 @@ def dev_report(
     out = tmp_path_factory.mktemp("dev_bench") / "report"
     config = BenchConfig(
         bundle=tiny_bundle, out=out, data=real_dev_csv, run=tiny_run, calls=3, batches=1,
-        http_seconds=0, cold_repeats=1,
+        http_seconds=0, cold_repeats=1, real_data=real_dev_csv,
     )  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(benchmarks.variants, "tfidf_variant", recording)
@@ -202,9 +261,10 @@ def test_baselines_fit_on_the_runs_training_rows_never_the_data(
 
 
 def test_dev_report_has_a_by_country_table(dev_report) -> None:
-    paths, _, _ = dev_report
+    paths, results, _ = dev_report
     markdown = paths["markdown"].read_text(encoding="utf-8")
-    section = markdown[markdown.index("## By country") : markdown.index("## Slices")]
+    # the Real bank data sections follow By country: read only its own table
+    section = markdown[markdown.index("## By country") : markdown.index("## Real bank data")]
     rows = [line.split(" | ")[:2] for line in section.splitlines() if line.startswith("| ")]
     assert rows[0] == ["| country", "n"]
     assert [r[0].removeprefix("| ") for r in rows[1:]] == [
@@ -213,6 +273,10 @@ def test_dev_report_has_a_by_country_table(dev_report) -> None:
     assert [r[1] for r in rows[1:3]] == ["12", "4"]
     assert "The data has no teacher labels" in markdown
     assert "By country" in paths["html"].read_text(encoding="utf-8")
+    # gold-only real data: every variant, no teacher row, and the report says why
+    assert [v["name"] for v in results["real_data"]["variants"]] == STUDENTS + BASELINES
+    assert "The teacher has no labels of these rows" in markdown
+    assert "(the teacher has no labels of them)" in results["headline"]["sentence"]
 
 
 @pytest.mark.parametrize("column", ["category", "description"])

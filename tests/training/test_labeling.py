@@ -302,6 +302,22 @@ def test_column_mapping_is_passed_through(tmp_path: Path) -> None:
     assert list(pd.read_parquet(out)["teacher_label"]) == ["FOOD_AND_DRINK", "INCOME"]
 
 
+def test_rows_without_an_amount_are_labeled_from_their_text(tmp_path: Path) -> None:
+    # most real exports in the dev set give no amount: the text alone is the teacher's input
+    path = tmp_path / "bank.csv"
+    path.write_text(
+        "description,amount\nSTARBUCKS STORE 1234 SEATTLE WA,\nPAYROLL ACME CORP,2500.00\n",
+        encoding="utf-8",
+    )
+    teacher = FakeLLM()
+    summary = label_file(path, tmp_path / "l.parquet", teacher, taxonomy=TAXONOMY)
+    assert summary.failed == 0
+    assert summary.rows == 2
+    texts = sorted(r.text for r in teacher.sent)
+    assert texts[0].startswith("PAYROLL ACME CORP | credit | ")
+    assert texts[1] == "STARBUCKS STORE # SEATTLE WA"  # no direction, no amount bucket
+
+
 def test_bad_inputs_are_data_errors(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"labels\.csv.*\.parquet"):
         label_file(corpus, tmp_path / "labels.csv", labels_teacher())
