@@ -10,7 +10,10 @@
 3. train — one student from each teacher;
 4. export — both to int8 bundles (the parity gate applies);
 5. bench — the report of the LLM teacher's student against its teacher, with the oracle student
-   beside it (`benchmarks.bench`).
+   beside it (`benchmarks.bench`), and every one of them scored again on the hand-labeled real
+   dev set (`data/real_dev/`), per country: the *Real bank data* section. The same teacher's
+   labels of those 628 real rows are shipped too (`smollm2_fewshot_real_dev.parquet`, checked the
+   same way and against the dev set's rows), so the teacher is scored on them beside the students.
 
 Each step's time is printed. `--fast` (CI) trains on less and measures for less time.
 """
@@ -30,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 TEACHER_OUTPUTS = Path(__file__).parent / "teacher_outputs" / "smollm2_fewshot.parquet"
+REAL_TEACHER_OUTPUTS = TEACHER_OUTPUTS.with_name("smollm2_fewshot_real_dev.parquet")
 
 
 @dataclass
@@ -72,6 +76,7 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, Path]:
     with _step("teacher labels", timings, console):
         llm_labels = shipped_teacher_labels(out / "llm_labels.parquet")
         oracle_labels = _oracle_labels(corpus, out / "oracle_labels.parquet")
+        real_labels = shipped_real_labels(out / "real_dev_labels.parquet")
     with _step("train", timings, console):
         llm_run = _train(llm_labels, out / "run_llm", config, llm=True)
         oracle_run = _train(oracle_labels, out / "run_oracle", config, llm=False)
@@ -79,7 +84,8 @@ def run_demo(config: DemoConfig, console: Console) -> dict[str, Path]:
         bundle = _export(llm_run, out / "bundle_llm")
         oracle_bundle = _export(oracle_run, out / "bundle_oracle")
     with _step("bench + report", timings, console):
-        paths = _bench(config, out, llm_run, bundle, oracle_bundle, llm_labels, console)
+        runs = {"run": llm_run, "bundle": bundle, "oracle": oracle_bundle}
+        paths = _bench(config, out, runs, llm_labels, real_labels, console)
     console.print(headline_table(json.loads(paths["results"].read_text(encoding="utf-8"))))
     console.print("steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
     console.print(f"total: {sum(timings.values()):.0f} s")
@@ -131,6 +137,42 @@ def shipped_teacher_labels(out: Path, shipped: Path = TEACHER_OUTPUTS) -> Path:
     return out
 
 
+def shipped_real_labels(
+    out: Path, shipped: Path = REAL_TEACHER_OUTPUTS, dev_set: Path | None = None
+) -> Path:
+    """Copy the teacher's shipped labels of the real dev set to `out`, after checking them.
+
+    Checked like `shipped_teacher_labels`, and also against the dev set itself: its rows (and
+    their human labels) must be the dev set's, in order, or the report would score the teacher
+    on rows the students are not scored on.
+
+    Raises:
+        ValueError: The file is not the one its metadata describes, or it labels other rows than
+            the dev set holds (the dev set changed since); the message gives the regenerate
+            command.
+    """
+    import pandas as pd
+
+    from training.train_config import DEFAULT_DEV_SET
+
+    dev_set = DEFAULT_DEV_SET if dev_set is None else Path(dev_set)
+    shipped_teacher_labels(out, shipped)
+    labels = pd.read_parquet(out, columns=["description", "category"])
+    dev = pd.read_csv(dev_set, dtype=str, keep_default_na=False)
+    # `read_transactions` strips the descriptors it labels: compare stripped text
+    same = len(labels) == len(dev) and all(
+        (labels[c].astype(str).str.strip().to_numpy() == dev[c].str.strip().to_numpy()).all()
+        for c in ("description", "category")
+    )
+    if not same:
+        meta = json.loads(Path(f"{shipped}.meta.json").read_text(encoding="utf-8"))
+        raise ValueError(
+            f"{shipped} labels other rows than {dev_set} holds ({len(labels):,} rows, the dev "
+            f"set {len(dev):,}): regenerate it with: {meta['regenerate']}"
+        )
+    return out
+
+
 def _oracle_labels(corpus: Path, out: Path) -> Path:
     from training.labeling import label_file
     from training.teachers import make_teacher
@@ -174,20 +216,20 @@ def _export(run_dir: Path, out: Path) -> Path:
 def _bench(
     config: DemoConfig,
     out: Path,
-    run: Path,
-    bundle: Path,
-    oracle_bundle: Path,
+    runs: dict[str, Path],
     labels: Path,
+    real_labels: Path,
     console: Console,
 ) -> dict[str, Path]:
     from benchmarks.bench import BenchConfig, run_bench
 
     bench = BenchConfig(
-        bundle=bundle,
+        bundle=runs["bundle"],
         out=out / "report",
-        run=run,
-        compare={"oracle student (onnx int8)": oracle_bundle},
+        run=runs["run"],
+        compare={"oracle student (onnx int8)": runs["oracle"]},
         teacher_meta=Path(f"{labels}.meta.json"),
+        real_data=real_labels,
         calls=30 if config.fast else 200,
         batches=3 if config.fast else 20,
         http_seconds=1.0 if config.fast else 3.0,

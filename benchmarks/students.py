@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import machine_info
+from training.train_config import DEFAULT_DEV_SET
 
 RESULTS = Path(__file__).parent / "results"
-REAL_DEV = Path(__file__).resolve().parents[1] / "data" / "real_dev" / "real_dev.csv"
+REAL_DEV = DEFAULT_DEV_SET
 _BASE = {"gold_column": "category", "hard_targets": "teacher", "batch_size": 32, "seed": 0}
 
 

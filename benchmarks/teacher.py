@@ -35,11 +35,12 @@ from training.data import write_frame
 from training.labeling import Prices, examples_id_of, label_file, load_examples
 from training.synth import SynthConfig, generate
 from training.teachers import make_teacher
+from training.train_config import DEFAULT_DEV_SET
 
 RESULTS = Path(__file__).parent / "results"
 
 
-REAL_DEV = Path(__file__).resolve().parents[1] / "data" / "real_dev" / "real_dev.csv"
+REAL_DEV = DEFAULT_DEV_SET
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -15,7 +15,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-from benchmarks.demo import TEACHER_OUTPUTS, DemoConfig, shipped_teacher_labels
+from benchmarks.demo import TEACHER_OUTPUTS, DemoConfig, shipped_real_labels, shipped_teacher_labels
+from training.train_config import DEFAULT_DEV_SET
 
 
 @pytest.mark.slow
@@ -68,6 +69,15 @@ def test_demo_fast_runs_the_whole_loop(tmp_path: Path) -> None:
     assert any(o["basis"] == "local-cpu" for o in options.values())
     assert results["headline"]["cost_usd_per_m"]["ratio"] > 1
     assert results["headline"]["latency_ms"]["ratio"] > 1
+    # the real dev set: the teacher's shipped labels of it, every student and baseline
+    real = results["real_data"]
+    assert real["data"]["rows"] == len(pd.read_csv(DEFAULT_DEV_SET))
+    real_names = [v["name"] for v in real["variants"]]
+    assert real_names[0] == "teacher (hf:smollm2)"
+    assert {"student (onnx int8)", "oracle student (onnx int8)"} <= set(real_names)
+    assert all(v["accuracy"]["agreement"] is not None for v in real["variants"][1:])
+    assert "## Real bank data by country" in (report / "report.md").read_text(encoding="utf-8")
+    assert "real bank descriptors" in results["headline"]["sentence"]
 
 
 def test_shipped_outputs_are_checked_against_their_metadata(tmp_path: Path) -> None:
@@ -84,6 +94,18 @@ def test_shipped_outputs_carry_their_rows(tmp_path: Path) -> None:
     assert meta["teacher"] == "hf:smollm2"
     assert meta["rows"] == 1_000
     assert len(pd.read_parquet(out)) == 1_000
+
+
+def test_shipped_real_dev_labels_are_the_dev_sets_rows(tmp_path: Path) -> None:
+    out = shipped_real_labels(tmp_path / "real.parquet")
+    dev = pd.read_csv(DEFAULT_DEV_SET, dtype=str, keep_default_na=False)
+    labels = pd.read_parquet(out)
+    assert list(labels["description"]) == list(dev["description"].str.strip())
+    assert labels["teacher_label"].notna().all()
+    changed = tmp_path / "dev.csv"
+    dev.iloc[:-1].to_csv(changed, index=False)
+    with pytest.raises(ValueError, match=r"labels other rows .* regenerate it with: "):
+        shipped_real_labels(tmp_path / "again.parquet", dev_set=changed)
 
 
 def test_demo_config_checks_rows() -> None:
