@@ -44,7 +44,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
 margin:2em auto;padding:0 1em;color:#1b1b1b;line-height:1.45}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+div.table{overflow-x:auto}table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 p.headline{font-size:1.15em;font-weight:600}figure{margin:1em 0}img{max-width:100%}
@@ -116,12 +116,18 @@ def render_markdown(results: Mapping[str, Any], images: Mapping[str, str]) -> st
 
 
 def _html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+    head = "".join(f"<th>{_cell(h)}</th>" for h in table.headers)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
-        for row in table.rows
+        "<tr>" + "".join(f"<td>{_cell(cell)}</td>" for cell in row) + "</tr>" for row in table.rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    # a table still too wide (many variants side by side) scrolls in its box, not the page
+    markup = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f'<div class="table">{markup}</div>'
+
+
+def _cell(text: str) -> str:
+    # a category name may break after an underscore (<wbr>) rather than widen its table
+    return html.escape(text).replace("_", "_<wbr>")
 
 
 def _html_figure(name: str, png: bytes) -> str:

@@ -119,6 +119,8 @@ def headline(results: Mapping[str, Any]) -> dict[str, Any]:
         "latency_ms": latency,
         "throughput_tx_per_s": throughput,
         "accuracy": accuracy,
+        # how often the student gives the teacher's answer (None without teacher labels)
+        "agreement": None if teacher_variant is None else _score(student_variant, "agreement"),
         "real": real_accuracy(results),
     }
     out["sentence"] = _sentence(out)
@@ -221,6 +223,8 @@ def headline_table(head: Mapping[str, Any]) -> Table:
         [f"{accuracy['metric']} (vs {head['reference']})", pct(accuracy["teacher"]),
          pct(accuracy["student"]), DASH if gap is None else f"{gap:+.1f} points"],
     ]  # fmt: skip
+    if head.get("agreement") is not None:
+        rows.append(["agreement with the teacher", pct(1.0), pct(head["agreement"]), DASH])
     real = head.get("real")
     if real:
         gap = real["points"]
@@ -229,5 +233,14 @@ def headline_table(head: Mapping[str, Any]) -> Table:
              pct(real["teacher_accuracy"]), pct(real["student_accuracy"]),
              DASH if gap is None else f"{gap:+.1f} points"]
         )  # fmt: skip
+        if real["agreement"] is not None:
+            rows.append(["agreement with the teacher on real bank data", pct(1.0),
+                         pct(real["agreement"]), DASH])  # fmt: skip
     teacher = head["teacher"] or "none in the data"
-    return Table(["metric", f"teacher: {teacher}", f"student: {head['student']}", "ratio"], rows)
+    return Table(["metric", _role("teacher", teacher), _role("student", head["student"]),
+                  "ratio"], rows)  # fmt: skip
+
+
+def _role(role: str, name: str) -> str:
+    """A column header: "teacher: none in the data", but "teacher (hf:smollm2)" stays as is."""
+    return name if name.startswith(role) else f"{role}: {name}"

@@ -232,7 +232,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
     fast: Annotated[bool, typer.Option(help="A small run for CI (under 5 minutes).")] = False,
     n: Annotated[
-        int | None, typer.Option(help="Oracle corpus size (default 10,000; 2,000 fast).")
+        int | None, typer.Option(help="Oracle corpus size (default 50,000; 2,000 fast).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:

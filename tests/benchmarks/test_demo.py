@@ -110,6 +110,6 @@ def test_shipped_real_dev_labels_are_the_dev_sets_rows(tmp_path: Path) -> None:
 
 def test_demo_config_checks_rows() -> None:
     assert DemoConfig(fast=True).rows == 2_000
-    assert DemoConfig().rows == 10_000
+    assert DemoConfig().rows == 50_000
     with pytest.raises(ValueError, match="at least 200"):
         DemoConfig(rows=50)

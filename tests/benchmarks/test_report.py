@@ -35,6 +35,18 @@ def test_headline_figures_and_sentence(results: dict[str, Any]) -> None:
     )
 
 
+def test_headline_table_has_agreement_and_plain_role_headers(results: dict[str, Any]) -> None:
+    from benchmarks.report_headline import headline_table
+
+    head = headline(results)
+    assert head["agreement"] == 0.953
+    table = headline_table(head)
+    assert table.headers == ["metric", "teacher (hf:smollm2)", "student (onnx int8)", "ratio"]
+    assert ["agreement with the teacher", "100.0%", "95.3%", "—"] in table.rows
+    results["variants"][1]["name"] = results["student"] = "distilled"
+    assert headline_table(headline(results)).headers[2] == "student: distilled"
+
+
 def test_sentence_for_a_better_student(results_factory: Factory) -> None:
     sentence = headline(results_factory(student_accuracy=0.823))["sentence"]
     assert sentence.endswith("and 2.3 points above the teacher's accuracy.")
