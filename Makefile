@@ -57,6 +57,8 @@ test: install llama-server qwen-model
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	# the layering of DESIGN.md: contracts in pyproject.toml ([tool.importlinter])
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

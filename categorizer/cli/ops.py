@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from categorizer.cli_common import ColumnsOption, console, err_console, handle_errors
+from categorizer.cli.common import ColumnsOption, console, err_console, handle_errors
 
 
 @handle_errors
@@ -39,7 +39,7 @@ def select(
     Example: categorizer select --bundle runs/bundle --input pool.csv --budget 500
     --out to_label.csv
     """
-    from categorizer.cli_select import run_select
+    from categorizer.cli.selection import run_select
 
     run_select(
         bundle, input, budget, out, strategy, columns, seed, console, err_console, threads=threads
@@ -83,7 +83,7 @@ def retrain(
     Example: categorizer retrain --base runs/student --new march.csv --teacher hf:smollm2
     --out runs/retrain_march --registry models
     """
-    from categorizer.cli_retrain import run_retrain
+    from categorizer.cli.retrain import run_retrain
 
     overrides = {k: v for k, v in {"epochs": epochs, "lr": lr}.items() if v is not None}
     gate = {

@@ -1,4 +1,4 @@
-"""The rich tables and progress bars the CLI prints (kept out of cli.py)."""
+"""The rich tables and progress bars the CLI prints."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`categorizer select`: the pool transactions worth paying the teacher for (active learning).
 
-Kept out of cli.py: it runs `training.active.select_file` and prints a small summary table. It
+It runs `training.active.select_file` and prints a small summary table. It
 needs the training extra (pandas, pyarrow) besides the serving dependencies.
 """
 

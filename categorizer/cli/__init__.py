@@ -8,12 +8,11 @@ the file, row and column), 1 internal failure.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Annotated
 
 import typer
 
-from categorizer.cli_common import (
+from categorizer.cli.common import (
     ColumnsOption,
     _bad_input_types,
     console,
@@ -21,9 +20,9 @@ from categorizer.cli_common import (
     handle_errors,
     log,
 )
-from categorizer.cli_data import label, synth, validate
-from categorizer.cli_model import export, predict, train
-from categorizer.cli_ops import bench, demo, retrain, select, serve
+from categorizer.cli.data import label, synth, validate
+from categorizer.cli.model import export, predict, train
+from categorizer.cli.ops import bench, demo, retrain, select, serve
 
 __all__ = [
     "ColumnsOption",
@@ -83,7 +82,3 @@ app.command()(demo)
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -9,14 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from categorizer.cli_common import (
+from categorizer.cli.common import (
     ColumnsOption,
     RayAddressOption,
     console,
     err_console,
     handle_errors,
 )
-from categorizer.cli_tables import train_table
+from categorizer.cli.tables import train_table
 
 
 @handle_errors
@@ -250,7 +250,7 @@ def predict(
     Example: RAY_ADDRESS=auto categorizer predict --engine ray --bundle runs/bundle
     --input s3://bucket/exports/ --out s3://bucket/categorized/ --threads-per-actor 2
     """
-    from categorizer.cli_predict import run_predict, run_ray_predict
+    from categorizer.cli.predict import run_predict, run_ray_predict
     from categorizer.schema import AMOUNT_CONVENTIONS
 
     if amount_convention not in AMOUNT_CONVENTIONS:

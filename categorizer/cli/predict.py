@@ -1,6 +1,6 @@
 """`categorizer predict`: descriptions on the command line, or a whole file, through a bundle.
 
-Kept out of cli.py: loading the engine, the rich table or JSON lines for descriptions, and the
+Loading the engine, the rich table or JSON lines for descriptions, and the
 progress bar and summary for files. Files need the training extra (pandas, pyarrow); the
 command-line mode needs only the serving dependencies.
 """
@@ -122,7 +122,7 @@ def _predict_file(
 @contextlib.contextmanager
 def _progress(err_console: Console) -> Iterator[Callable[[int, int | None], None]]:
     """A rich progress bar (rows, rate, ETA) and the callback that drives it."""
-    from categorizer.cli_tables import rows_progress
+    from categorizer.cli.tables import rows_progress
 
     started = time.perf_counter()
     with rows_progress("categorizing", err_console) as bar:

@@ -1,4 +1,4 @@
-"""`categorizer retrain`, kept out of cli.py: prints the gate decision and per-category diff."""
+"""`categorizer retrain`: prints the gate decision and per-category diff."""
 
 from __future__ import annotations
 

@@ -11,14 +11,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from categorizer.cli_common import (
+from categorizer.cli.common import (
     ColumnsOption,
     RayAddressOption,
     console,
     err_console,
     handle_errors,
 )
-from categorizer.cli_tables import label_table
+from categorizer.cli.tables import label_table
 
 
 @handle_errors
@@ -259,7 +259,7 @@ def _print_summary(summary: Any) -> None:
 @contextlib.contextmanager
 def _label_progress() -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar (rows, rate, ETA) and the callback that drives it."""
-    from categorizer.cli_tables import rows_progress
+    from categorizer.cli.tables import rows_progress
 
     with rows_progress("labeling", err_console) as bar:
         task = bar.add_task("label", total=None, rate="")
