@@ -19,8 +19,8 @@ from typing import Any, Self
 
 import numpy as np
 
+from categorizer.engine import softmax
 from categorizer.taxonomy import Taxonomy
-from training.evaluation import softmax
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ from typing import Any
 
 from benchmarks.real_data import load_real_set, real_block, teacher_entry, variant_entry
 from benchmarks.system_figures import system_figures
-from benchmarks.variants import Variant, all_threads, measure_speed
+from benchmarks.variants import Variant, measure_speed
+from categorizer.cpus import usable_cpus
 
 logger = logging.getLogger(__name__)
 Step = Callable[[str], None]
@@ -130,7 +131,7 @@ def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
         variants = _variants(config, manifest, student_name, taxonomy, run_data, Path(tmp), step)
         for variant in variants:
             step(f"score {variant.name}")
-            predict = variant.load(all_threads())
+            predict = variant.load(usable_cpus())
             probs = predict(texts)
             detailed = variant.detailed(texts) if variant.detailed is not None else None
             if real is not None:

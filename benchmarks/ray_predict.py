@@ -91,13 +91,14 @@ def run(bundle: Path, source: Path, scratch: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
     import ray
 
-    from categorizer.engine import Categorizer, available_cpus
+    from categorizer.cpus import usable_cpus
+    from categorizer.engine import Categorizer
     from training.predict_file import predict_file
     from training.ray_predict import ray_predict
 
     files = sorted(source.glob("*.parquet"))
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    cpus = available_cpus()
+    cpus = usable_cpus()
     load_before = os.getloadavg()
     results: list[dict[str, Any]] = []
     expected: dict[int, pa.Table] = {}  # single-process output by ONNX Runtime threads

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.variants import all_threads
+from categorizer.cpus import usable_cpus
 
 
 def system_figures(
@@ -41,7 +41,7 @@ def system_figures(
     from benchmarks.engine import cold_start
 
     step("cold start")
-    cold = cold_start(bundle, all_threads(), cold_repeats)
+    cold = cold_start(bundle, usable_cpus(), cold_repeats)
     figures: dict[str, Any] = {
         "cold_start": {k: cold[k] for k in ("import_and_load_s", "first_predict_s")},
         "peak_memory_mb": round(cold["peak_rss_mb"], 1),
@@ -97,7 +97,7 @@ def pipeline_tx_per_s(run: Path, texts: Sequence[str], batches: int) -> float:
     from benchmarks.engine import throughput
     from training.onnx_export import load_torch_student
 
-    torch.set_num_threads(all_threads())
+    torch.set_num_threads(usable_cpus())
     student = json.loads((run / "student.json").read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(run / "model", local_files_only=True)
     model = load_torch_student(run / "model", student["pooling"])

@@ -7,7 +7,6 @@ thread and on all cores, with `benchmarks.engine`'s timers.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.engine import latency, throughput
+from categorizer.cpus import usable_cpus
 
 Probs = Callable[[Sequence[str]], np.ndarray]
 Detailed = Callable[[Sequence[str]], list[str | None]]
@@ -43,11 +43,6 @@ class Variant:
     detailed: Detailed | None = None
 
 
-def all_threads() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def bundle_variant(name: str, kind: str, bundle: Path) -> Variant:
     """An exported bundle through `categorizer.Categorizer` (tokenizer + ONNX Runtime)."""
     from categorizer.bundle import load_bundle
@@ -61,7 +56,7 @@ def bundle_variant(name: str, kind: str, bundle: Path) -> Variant:
         return lambda texts: engine.primary_probs(engine.logits(texts))
 
     def detailed(texts: Sequence[str]) -> list[str | None]:
-        engine = Categorizer.load(bundle, threads=all_threads(), batch_size=64)
+        engine = Categorizer.load(bundle, threads=usable_cpus(), batch_size=64)
         return _argmax_labels(engine.logits(texts), manifest.labels)
 
     size = sum(f.stat().st_size for f in bundle.iterdir() if f.is_file()) / 1e6
@@ -83,7 +78,7 @@ def torch_variant(name: str, run: Path, manifest: Any) -> Variant:
         return lambda texts: primary_probs(infer(texts), temperature, parent_index)
 
     def detailed(texts: Sequence[str]) -> list[str | None]:
-        set_threads(all_threads())
+        set_threads(usable_cpus())
         return _argmax_labels(infer(texts), manifest.labels)
 
     size = sum(f.stat().st_size for f in (run / "model").glob("*.safetensors")) / 1e6
@@ -134,10 +129,10 @@ def measure_speed(
 ) -> dict[str, Any]:
     """Batch-1 latency (p50/p95/p99 ms) and batch-64 throughput, on 1 thread and all cores."""
     speed: dict[str, Any] = {}
-    for label, threads in (("1thread", 1), ("all", all_threads())):
+    for label, threads in (("1thread", 1), ("all", usable_cpus())):
         probs = variant.load(threads)
         timed = latency(probs, texts, calls, warmup=min(20, calls))
         speed[f"batch1_{label}"] = {k: timed[k] for k in ("p50_ms", "p95_ms", "p99_ms")}
         speed[f"batch64_tx_per_s_{label}"] = throughput(probs, texts, 64, batches)
-    speed["threads_all"] = all_threads()
+    speed["threads_all"] = usable_cpus()
     return speed

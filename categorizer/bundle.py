@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from categorizer.errors import InputError
 from categorizer.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ _FIX = "re-export the run with `categorizer export --run RUN_DIR --out BUNDLE_DI
 _CHUNK = 1 << 20
 
 
-class BundleError(ValueError):
+class BundleError(InputError):
     """A bundle folder is missing, incomplete, altered, or inconsistent with its taxonomy."""
 
 

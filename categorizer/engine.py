@@ -10,7 +10,6 @@ last two when a bundle is loaded), so serving needs neither torch nor transforme
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from categorizer.bundle import BundleError, Manifest, load_bundle
+from categorizer.cpus import usable_cpus
 from categorizer.schema import Transaction
 from categorizer.text import MAX_CLEAN_CHARS, TEXT_FORMAT_VERSION, to_model_text
 
@@ -152,7 +152,7 @@ class Categorizer:
                 f"{manifest.text_format_version!r}, but this library writes format "
                 f"{TEXT_FORMAT_VERSION!r}; re-export the model with this version"
             )
-        threads = threads or available_cpus()
+        threads = threads or usable_cpus()
         session = _open_session(folder / "model.onnx", threads)
         tokenizer = _open_tokenizer(folder / "tokenizer.json", manifest.max_length)
         logger.info(
@@ -230,7 +230,7 @@ class Categorizer:
 
     def primary_probs(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities over the primary categories (rows × primaries)."""
-        return self._summed(softmax(logits / self._manifest.temperature))
+        return self._summed(softmax(logits, self._manifest.temperature))
 
     def _summed(self, probs: np.ndarray) -> np.ndarray:
         """Label probabilities summed into primaries (unchanged for a primary model)."""
@@ -238,7 +238,7 @@ class Categorizer:
 
     def decide(self, logits: np.ndarray) -> list[Prediction]:
         """Turn raw logits (rows × labels) into calibrated predictions."""
-        probs = softmax(logits / self._manifest.temperature)
+        probs = softmax(logits, self._manifest.temperature)
         primary = self._summed(probs)
         best = probs.argmax(axis=1)
         k = min(self.top_k, len(self._primary))
@@ -299,19 +299,14 @@ class Categorizer:
         return self._session.run([self._output], feed)[0]
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (rows × classes)."""
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Softmax of logits / temperature over the last axis (classes), in float64.
 
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+    The one softmax of the project: the engine, training's evaluation and the baselines use it.
+    """
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    exp = np.exp(z - z.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def _model_text(item: TransactionLike, index: int) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from categorizer.errors import InputError
 from categorizer.taxonomy_checks import _check_top_level, _entry, _format_problems, _validate
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ DEFAULT_TAXONOMY_FILE = "plaid_pfc_v1.yaml"
 _ENTRY_KEYS = ("id", "name", "description", "parent")
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(InputError):
     """A taxonomy file or object is invalid, or does not match the one a file was made with."""
 
 

@@ -17,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from categorizer.errors import InputError
 from serving.batcher import QueueFull
 from serving.models import ModelNotReady
 
@@ -95,8 +96,13 @@ def add_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     async def not_ready(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"not ready: {exc}"}, status_code=503, headers=retry)
 
+    async def bad_input(request: Request, exc: Exception) -> JSONResponse:
+        # any library error that says the caller's input is wrong: the message names it
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(TooManyTransactions, too_many)
     app.add_exception_handler(QueueFull, queue_full)
     app.add_exception_handler(ModelNotReady, not_ready)
+    app.add_exception_handler(InputError, bad_input)

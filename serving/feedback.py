@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from categorizer.errors import InputError
 from categorizer.feedback_schema import APPLICATION_ID, COLUMNS, SCHEMA_VERSION, TABLE
 from categorizer.taxonomy import Taxonomy
 
@@ -44,7 +45,7 @@ _INSERT = (
 _FIX = "point CATEGORIZER_FEEDBACK_DB at a new file or at a feedback database"
 
 
-class FeedbackError(ValueError):
+class FeedbackError(InputError):
     """A feedback database cannot be opened, or is some other kind of file."""
 
 

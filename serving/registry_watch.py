@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from categorizer.errors import InputError
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 REGISTRY_FILE = "registry.json"
 
 
-class RegistryUnreadable(ValueError):
+class RegistryUnreadable(InputError):
     """registry.json is missing, not JSON, or names a promoted version it does not hold."""
 
 

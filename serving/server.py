@@ -29,9 +29,9 @@ def resolve_settings(overrides: dict[str, Any], workers: int = 1) -> Settings:
     """
     settings = Settings(**{key: value for key, value in overrides.items() if value is not None})
     if workers > 1 and settings.threads is None:
-        from categorizer.engine import available_cpus
+        from categorizer.cpus import usable_cpus
 
-        settings = settings.model_copy(update={"threads": max(1, available_cpus() // workers)})
+        settings = settings.model_copy(update={"threads": max(1, usable_cpus() // workers)})
     return settings
 
 

@@ -6,8 +6,10 @@ importing one another (or training.data) in a cycle.
 
 from pathlib import Path
 
+from categorizer.errors import InputError
 
-class DataError(ValueError):
+
+class DataError(InputError):
     """A problem with an input file, located by file, line and column.
 
     Attributes:
@@ -43,7 +45,7 @@ class DataError(ValueError):
         super().__init__(f"{', '.join(where)}: {reason}")
 
 
-class AmountError(ValueError):
+class AmountError(InputError):
     """A value that is not an amount."""
 
 
@@ -54,5 +56,5 @@ class ColumnSpecError(DataError):
         super().__init__("--columns", reason)
 
 
-class SplitError(ValueError):
+class SplitError(InputError):
     """Fractions that are invalid, or data too small for the requested split."""

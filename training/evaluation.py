@@ -10,15 +10,9 @@ import math
 
 import numpy as np
 
+from categorizer.engine import softmax
+
 _EPS = 1e-12
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of logits / T, in float64."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def primary_probs(

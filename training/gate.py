@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from training.train_config import ConfigError
+
 
 @dataclass(frozen=True)
 class GateConfig:
@@ -38,9 +40,9 @@ class GateConfig:
         for name in ("max_agreement_drop", "max_accuracy_drop", "max_recall_drop"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1 (0.01 = one point), got {value}")
+                raise ConfigError(f"{name} must be between 0 and 1 (0.01 = one point), got {value}")
         if self.min_support < 1:
-            raise ValueError(f"min_support must be at least 1, got {self.min_support}")
+            raise ConfigError(f"min_support must be at least 1, got {self.min_support}")
 
 
 @dataclass

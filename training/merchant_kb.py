@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from categorizer.errors import InputError
 from categorizer.taxonomy import default_taxonomy
 
 KB_COUNTRIES: tuple[str, ...] = (
@@ -115,7 +116,7 @@ _LONGEST = 6  # tokens in the longest name indexed
 _STORE_NUMBER = re.compile(r"^([^\W\d_]{3,})(\d{2,})$")  # TESCO3217 -> TESCO 3217
 
 
-class MerchantKBError(ValueError):
+class MerchantKBError(InputError):
     """A merchant-KB file is malformed; the message names the file, line and field."""
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from categorizer.bundle import MANIFEST_FILE, BundleError, file_sha256, load_bundle
+from categorizer.errors import InputError
 from training.errors import DataError
 
 REGISTRY_FORMAT = "registry/1"
@@ -45,7 +46,7 @@ _VERSION_RE = re.compile(r"v([1-9][0-9]*)")
 _FIX = "restore it from a backup, or move the folder aside and register the bundles again"
 
 
-class RegistryError(ValueError):
+class RegistryError(InputError):
     """A registry file is unreadable or inconsistent, or a registry operation is refused."""
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from training.gate import GateConfig, GateResult, judge, scores
+from training.train_config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def retrain(
     Raises:
         FileNotFoundError, ExportError: The base run is incomplete.
         DataError: A bad new file or feedback row (the message names it).
+        ConfigError: A feedback weight below 1, or a base run trained on a max_rows sample.
     """
     from training.export import export_run
     from training.labeling import label_file
@@ -85,7 +87,7 @@ def retrain(
 
     started = time.perf_counter()
     if feedback_weight < 1:
-        raise ValueError(f"feedback_weight must be at least 1, got {feedback_weight}")
+        raise ConfigError(f"feedback_weight must be at least 1, got {feedback_weight}")
     out.mkdir(parents=True, exist_ok=True)
     base = read_run(base_run)
     labels_path = out / "new_labels.parquet"
@@ -127,7 +129,7 @@ def merge_labels(
     base_path = Path(student["data_path"])
     config = load_config(base_run / "train_config.json")
     if config.max_rows is not None:
-        raise ValueError(
+        raise ConfigError(
             f"{base_run} trained on a max_rows sample: its rows cannot be told apart from the "
             "rest of its data; retrain from a run trained on its whole labeled file"
         )

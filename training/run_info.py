@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from categorizer.bundle import TAXONOMY_FILE, TOKENIZER_FILE
+from categorizer.errors import InputError
 from categorizer.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 
 DEFAULT_MAX_ROWS = 2000
@@ -23,7 +24,7 @@ _STUDENT_KEYS = (
 )  # fmt: skip
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """The run cannot be exported: incomplete, inconsistent, or its ONNX graph fails parity."""
 
 

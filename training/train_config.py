@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from categorizer.errors import InputError
+
 LABEL_LEVELS = ("primary", "detailed")
 POOLINGS = ("mean", "cls")
 HARD_TARGETS = ("auto", "gold", "teacher")
@@ -24,7 +26,7 @@ DEFAULT_DEV_SET = Path(__file__).resolve().parents[1] / "data" / "real_dev" / "r
 trained on (see `dev_set`). An installed package has no such file, and then nothing is checked."""
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A training config that cannot run: an unknown field, a bad value, an unusable student."""
 
 

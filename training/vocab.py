@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from categorizer.errors import InputError
 from categorizer.taxonomy import Taxonomy, default_taxonomy
 
 # The countries the generator prints feeds for (the UK is written "UK", as banks and the real
@@ -43,7 +44,7 @@ _MCC = re.compile(r"^\d{4}$")
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class VocabularyError(ValueError):
+class VocabularyError(InputError):
     """A vocabulary file is malformed; the message names the file, line and field."""
 
 

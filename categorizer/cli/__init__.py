@@ -14,7 +14,6 @@ import typer
 
 from categorizer.cli.common import (
     ColumnsOption,
-    _bad_input_types,
     console,
     err_console,
     handle_errors,
@@ -26,7 +25,6 @@ from categorizer.cli.ops import bench, demo, retrain, select, serve
 
 __all__ = [
     "ColumnsOption",
-    "_bad_input_types",
     "app",
     "bench",
     "console",

@@ -13,6 +13,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from categorizer.errors import InputError
+
 console = Console()
 err_console = Console(stderr=True)
 log = logging.getLogger("categorizer")
@@ -31,33 +33,6 @@ ColumnsOption = Annotated[
 ]
 
 
-def _bad_input_types() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean the user's input is wrong (exit 2), not that we failed (exit 1)."""
-    types: list[type[BaseException]] = [FileNotFoundError, IsADirectoryError]
-    from categorizer.taxonomy import TaxonomyError
-
-    types.append(TaxonomyError)
-    from categorizer.bundle import BundleError
-
-    types.append(BundleError)
-    try:
-        from training.run_info import ExportError
-
-        types.append(ExportError)
-    except ImportError:
-        pass
-    try:
-        from training.data import DataError, SplitError
-        from training.teachers.base import TeacherError
-        from training.train_config import ConfigError
-        from training.vocab import VocabularyError
-
-        types += [DataError, SplitError, VocabularyError, TeacherError, ConfigError]
-    except ImportError:  # the serve-only install has no training package dependencies
-        pass
-    return tuple(types)
-
-
 def handle_errors(func: F) -> F:
     """Translate library exceptions into the CLI's exit codes and one-line messages."""
 
@@ -67,7 +42,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except _bad_input_types() as exc:
+        # bad input: every library error of that kind derives from InputError
+        except (InputError, FileNotFoundError, IsADirectoryError) as exc:
             err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ImportError as exc:

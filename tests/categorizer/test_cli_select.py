@@ -69,3 +69,24 @@ def test_retrain_without_a_run_exits_2(tmp_path: Path) -> None:
                  "labels:category", "--out", tmp_path / "out")  # fmt: skip
     assert result.returncode == 2
     assert "nope" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--registry", "{tmp}/models"], "registry.json is not valid JSON"),
+        (["--max-recall-drop", "7"], "max_recall_drop must be between 0 and 1"),
+    ],
+)
+def test_retrain_bad_registry_or_gate_exits_2(
+    tiny_run: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    # both are InputErrors, found before anything is labeled or trained
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "registry.json").write_text("{not json", encoding="utf-8")
+    new = write_frame(generate(SynthConfig(n=20, seed=42, workers=1)), tmp_path / "new.csv")
+    result = run("retrain", "--base", tiny_run, "--new", new, "--teacher", "labels:category",
+                 "--out", tmp_path / "out", *(a.format(tmp=tmp_path) for a in extra))  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert message in " ".join(result.stderr.split())
+    assert not (tmp_path / "out").exists()

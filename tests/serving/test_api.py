@@ -176,6 +176,27 @@ def test_readyz_is_503_until_the_model_is_loaded(tiny_bundle: Path) -> None:
     assert response.json()["status"] == "not ready"
 
 
+def test_a_library_input_error_is_a_400_naming_the_problem(tiny_bundle: Path) -> None:
+    from categorizer.taxonomy import TaxonomyError
+
+    app = create_app(Settings(bundle=tiny_bundle, threads=1))
+
+    @app.get("/test/bad-input")
+    def bad_input() -> None:
+        raise TaxonomyError("unknown category 'FOOD'; expected one of the taxonomy's labels")
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await http.get("/test/bad-input")
+
+    response = asyncio.run(call())
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "unknown category 'FOOD'; expected one of the taxonomy's labels"
+    }
+
+
 def test_metrics_after_requests(client: httpx.Client) -> None:
     assert categorize(client, BATCH).status_code == 200
     assert categorize(client, [{"amount": 1}]).status_code == 422

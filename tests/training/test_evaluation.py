@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from categorizer.engine import softmax
 from training.evaluation import (
     evaluate,
     expected_calibration_error,
     fit_temperature,
     primary_probs,
-    softmax,
 )
 
 

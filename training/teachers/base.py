@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from categorizer.errors import InputError
 
-class TeacherError(ValueError):
+
+class TeacherError(InputError):
     """The teacher cannot be used at all (bad spec, unreachable server): nothing was labeled."""
 
 

@@ -29,12 +29,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from categorizer.cpus import usable_cpus
 from categorizer.taxonomy import Taxonomy
 from training.prompt import PromptBuilder
 from training.teachers.base import LabelRequest, TeacherError, TeacherResult
 from training.teachers.gguf_models import KNOWN_MODELS, cache_dir, known_model, model_path
 from training.teachers.llama_prefixes import PrefixStore, fingerprint
-from training.teachers.llama_server import LlamaServer, find_binary, usable_cpus
+from training.teachers.llama_server import LlamaServer, find_binary
 
 __all__ = ["LlamaTeacher", "resolve_model"]
 

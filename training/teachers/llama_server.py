@@ -37,9 +37,10 @@ from typing import Any
 
 import httpx
 
+from categorizer.cpus import usable_cpus
 from training.teachers.base import TeacherError
 
-__all__ = ["BINARY_ENV", "LlamaServer", "find_binary", "usable_cpus"]
+__all__ = ["BINARY_ENV", "LlamaServer", "find_binary"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,19 +74,6 @@ def find_binary() -> Path:
         "run `make llama-server` (scripts/build_llama_server.sh builds it once per machine, "
         f"12-20 min on 2 cores) or set {BINARY_ENV} to a llama-server binary"
     )
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        count = os.cpu_count() or 1
-    with contextlib.suppress(OSError, ValueError):
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, int(int(quota) / int(period))))
-    return max(1, count)
 
 
 class LlamaServer:
