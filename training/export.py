@@ -29,6 +29,7 @@ from categorizer.bundle import (
     HASHED_FILES,
     MANIFEST_FILE,
     MODEL_FILE,
+    QUANTIZATIONS,
     TAXONOMY_FILE,
     TOKENIZER_FILE,
     Manifest,
@@ -40,8 +41,6 @@ from training.parity import Thresholds
 from training.run_info import DEFAULT_MAX_ROWS, ExportError, RunInfo, read_run, validation_texts
 
 logger = logging.getLogger(__name__)
-
-QUANTIZE_CHOICES = ("int8", "none")
 
 
 @dataclass
@@ -102,8 +101,8 @@ def export_run(
     """
     from training.onnx_export import require_export_deps
 
-    if quantize not in QUANTIZE_CHOICES:
-        raise ExportError(f"--quantize must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"--quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     out = Path(out_dir)
     started = time.perf_counter()
     with _steps(show_progress) as step:

@@ -221,8 +221,11 @@ def parse_value(name: str, text: str) -> Any:
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(text)
             return text.lower() in ("true", "1", "yes")
-        if kind.startswith("tuple"):
-            return tuple(float(part) for part in text.split(","))
+        if kind.startswith("tuple"):  # "0.6,0.1,0.3", "[0.6, 0.1, 0.3]" or "(0.6,0.1,0.3)"
+            inner = text.strip()
+            if inner[:1] + inner[-1:] in ("[]", "()"):
+                inner = inner[1:-1]
+            return tuple(float(part) for part in inner.split(","))
     except ValueError:
         raise ConfigError(f"config field {name!r} expects {kind}; got {text!r}") from None
     return text

@@ -8,17 +8,27 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from categorizer.bundle import QUANTIZATIONS
 from categorizer.errors import InputError
+from categorizer.schema import AMOUNT_CONVENTIONS
 
 console = Console()
 err_console = Console(stderr=True)
 log = logging.getLogger("categorizer")
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Choices typer checks itself (a bad one exits 2 listing them), each built from the tuple that
+# owns the rule, so the CLI keeps no second list.
+Engine = StrEnum("Engine", ["local", "ray"])
+"""Where a command's work runs: this process, or a pool of Ray actors."""
+Quantize = StrEnum("Quantize", list(QUANTIZATIONS))
+AmountConvention = StrEnum("AmountConvention", list(AMOUNT_CONVENTIONS))
 
 RayAddressOption = Annotated[
     str | None,

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from categorizer.cli.common import (
     ColumnsOption,
+    Engine,
     RayAddressOption,
     console,
     err_console,
@@ -144,8 +145,8 @@ def label(
         Path | None, typer.Option(help="The answer cache (default: <out>.cache.sqlite).")
     ] = None,
     engine: Annotated[
-        str, typer.Option(help="local (this process) or ray (one teacher replica per actor).")
-    ] = "local",
+        Engine, typer.Option(help="local (this process) or ray (one teacher replica per actor).")
+    ] = Engine.local,
     ray_address: RayAddressOption = None,
     actors: Annotated[
         int | None,
@@ -175,9 +176,6 @@ def label(
             "[red]error:[/red] give --price-in/--price-out or --hourly-price, not both",
             highlight=False,
         )
-        raise typer.Exit(2)
-    if engine not in ("local", "ray"):
-        err_console.print("[red]error:[/red] --engine: expected local or ray")
         raise typer.Exit(2)
     ray_only = {"--ray-address": ray_address is not None, "--actors": actors is not None}
     if engine == "local" and any(ray_only.values()):

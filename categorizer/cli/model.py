@@ -10,7 +10,10 @@ import typer
 from rich.table import Table
 
 from categorizer.cli.common import (
+    AmountConvention,
     ColumnsOption,
+    Engine,
+    Quantize,
     RayAddressOption,
     console,
     err_console,
@@ -135,8 +138,8 @@ def export(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The bundle folder to write.")],
     quantize: Annotated[
-        str, typer.Option(help="int8 (dynamic, or weight-only if that drifts) or none (fp32).")
-    ] = "int8",
+        Quantize, typer.Option(help="int8 (dynamic, or weight-only if that drifts) or none (fp32).")
+    ] = Quantize.int8,
     data: Annotated[
         Path | None,
         typer.Option(help="The run's labeled file, if it moved (the parity gate's rows)."),
@@ -163,7 +166,7 @@ def export(
     result = export_run(
         run,
         out,
-        quantize=quantize,
+        quantize=quantize.value,
         data_path=data,
         max_rows=max_rows,
         name=name,
@@ -221,8 +224,9 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, not a table.")] = False,
     columns: ColumnsOption = None,
     amount_convention: Annotated[
-        str, typer.Option(help="outflow_negative (default) or outflow_positive (Plaid).")
-    ] = "outflow_negative",
+        AmountConvention,
+        typer.Option(help="outflow_negative (default) or outflow_positive (Plaid)."),
+    ] = AmountConvention.outflow_negative,
     chunk_size: Annotated[
         int, typer.Option(min=1, help="Rows read and written at a time.")
     ] = 10_000,
@@ -230,8 +234,8 @@ def predict(
         bool, typer.Option(help="Write bad rows to <out>.rejects.csv instead of stopping.")
     ] = False,
     engine: Annotated[
-        str, typer.Option(help="local (this process) or ray (a pool of Ray actors).")
-    ] = "local",
+        Engine, typer.Option(help="local (this process) or ray (a pool of Ray actors).")
+    ] = Engine.local,
     ray_address: RayAddressOption = None,
     actors: Annotated[
         int | None,
@@ -251,16 +255,7 @@ def predict(
     --input s3://bucket/exports/ --out s3://bucket/categorized/ --threads-per-actor 2
     """
     from categorizer.cli.predict import run_predict, run_ray_predict
-    from categorizer.schema import AMOUNT_CONVENTIONS
 
-    if amount_convention not in AMOUNT_CONVENTIONS:
-        err_console.print(
-            f"[red]error:[/red] --amount-convention: expected one of {AMOUNT_CONVENTIONS}"
-        )
-        raise typer.Exit(2)
-    if engine not in ("local", "ray"):
-        err_console.print("[red]error:[/red] --engine: expected local or ray")
-        raise typer.Exit(2)
     ray_only = {
         "--ray-address": ray_address is not None,
         "--actors": actors is not None,
@@ -275,7 +270,7 @@ def predict(
         raise typer.Exit(2)
     file_options: dict[str, Any] = {
         "chunk_size": chunk_size,
-        "amount_convention": amount_convention,
+        "amount_convention": amount_convention.value,
         "skip_bad_rows": skip_bad_rows,
     }
     if columns:

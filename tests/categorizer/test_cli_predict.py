@@ -116,3 +116,7 @@ def test_bad_bundles_and_arguments_exit_2(tiny_bundle: Path, tmp_path: Path) -> 
     blank = run("predict", "-b", tiny_bundle, "  ")
     assert blank.returncode == 2
     assert "description" in blank.stderr
+    # choices typer checks itself, listing the ones it takes
+    convention = run("predict", "-b", tiny_bundle, "--amount-convention", "debit_positive", "UBER")
+    assert convention.returncode == 2
+    assert "'outflow_negative', 'outflow_positive'" in " ".join(convention.stderr.split())

@@ -163,7 +163,8 @@ def test_cli_engine_ray_bad_row_exits_2(tiny_bundle: Path, tmp_path: Path) -> No
     args = ["predict", "-b", tiny_bundle, "-i", source, "-o", tmp_path / "o"]
     result = run(*args, "--engine", "spark")
     assert result.returncode == 2
-    assert "--engine: expected local or ray" in result.stderr
+    assert "Invalid value for '--engine'" in result.stderr
+    assert "'spark' is not one of 'local', 'ray'" in result.stderr
     result = run(*args, "--actors", "2")
     assert result.returncode == 2
     assert "only with --engine ray" in result.stderr

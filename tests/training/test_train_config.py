@@ -14,6 +14,7 @@ from training.train_config import (
     ConfigError,
     TrainConfig,
     load_config,
+    parse_overrides,
     parse_value,
 )
 
@@ -28,6 +29,19 @@ def test_defaults_are_valid_and_typed() -> None:
     assert config.fractions == (0.8, 0.1, 0.1)
     assert isinstance(config.fractions, tuple)
     assert all(isinstance(f, float) for f in config.fractions)
+
+
+@pytest.mark.parametrize(
+    "text", ["0.6,0.1,0.3", "[0.6,0.1,0.3]", "[0.6, 0.1, 0.3]", "(0.6,0.1,0.3)"]
+)
+def test_set_fractions_in_any_list_spelling(text: str) -> None:
+    overrides = parse_overrides([f"fractions={text}"])
+    assert load_config(None, overrides).fractions == (0.6, 0.1, 0.3)
+
+
+def test_set_fractions_that_are_not_numbers_names_the_field() -> None:
+    with pytest.raises(ConfigError, match="'fractions' expects"):
+        parse_overrides(["fractions=[a,b,c]"])
 
 
 def test_fractions_from_a_list_become_a_tuple_of_floats() -> None:
