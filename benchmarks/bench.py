@@ -309,7 +309,9 @@ def _run_data(run: Path, taxonomy: Any) -> Any:
 
 
 def _run_student(run: Path) -> dict[str, Any]:
-    return json.loads((run / "student.json").read_text(encoding="utf-8"))
+    from training.run_info import read_student
+
+    return read_student(run)
 
 
 def _meta_beside(data_path: Path) -> Path | None:

@@ -137,8 +137,9 @@ def torch_backend(run: Path) -> tuple[Infer, Callable[[int], None]]:
     from transformers import AutoTokenizer
 
     from training.onnx_export import load_torch_student
+    from training.run_info import read_student
 
-    student = json.loads((run / "student.json").read_text(encoding="utf-8"))
+    student = read_student(run)
     tokenizer = AutoTokenizer.from_pretrained(run / "model", local_files_only=True)
     model = load_torch_student(run / "model", student["pooling"])
     max_length = student["max_length"]

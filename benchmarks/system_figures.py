@@ -5,7 +5,6 @@ on the same student (what a team would get without our engine)."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,9 +95,10 @@ def pipeline_tx_per_s(run: Path, texts: Sequence[str], batches: int) -> float:
 
     from benchmarks.engine import throughput
     from training.onnx_export import load_torch_student
+    from training.run_info import read_student
 
     torch.set_num_threads(usable_cpus())
-    student = json.loads((run / "student.json").read_text(encoding="utf-8"))
+    student = read_student(run)
     tokenizer = AutoTokenizer.from_pretrained(run / "model", local_files_only=True)
     model = load_torch_student(run / "model", student["pooling"])
     options = {"truncation": True, "max_length": student["max_length"]}

@@ -38,6 +38,7 @@ from training.distributed import Dist, peak_memory_mb, setup_distributed
 from training.evaluation import evaluate, fit_temperature
 from training.losses import distillation_loss
 from training.mix_data import DataSources, load_training_data
+from training.run_info import STUDENT_FILE
 from training.run_record import STUDENT_FORMAT as STUDENT_FORMAT  # re-exported
 from training.run_record import by_difficulty, data_figures, student_info
 from training.train_config import ConfigError, TrainConfig
@@ -397,7 +398,7 @@ class _Run:
         }
         if self.dist.is_main:
             info = student_info(self, temperature)
-            (self.run_dir / "student.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
+            (self.run_dir / STUDENT_FILE).write_text(json.dumps(info, indent=2) + "\n", "utf-8")
             text = json.dumps(metrics, indent=2) + "\n"
             (self.run_dir / "metrics.json").write_text(text, encoding="utf-8")
         return metrics

@@ -122,10 +122,11 @@ def merge_labels(
 
     `taxonomy` is the base run's (`read_run(base_run).taxonomy`)."""
     from training.distill_data import load_labeled
+    from training.run_info import read_student
     from training.splits import split_frame
     from training.train_config import load_config
 
-    student = json.loads((base_run / "student.json").read_text(encoding="utf-8"))
+    student = read_student(base_run)
     base_path = Path(student["data_path"])
     config = load_config(base_run / "train_config.json")
     if config.max_rows is not None:

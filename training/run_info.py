@@ -16,6 +16,8 @@ from categorizer.bundle import TAXONOMY_FILE, TOKENIZER_FILE
 from categorizer.errors import InputError
 from categorizer.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 
+STUDENT_FILE = "student.json"
+"""A run directory's description of its student (`read_student`)."""
 DEFAULT_MAX_ROWS = 2000
 """Validation rows the parity gate scores by default."""
 _STUDENT_KEYS = (
@@ -64,16 +66,7 @@ def read_run(run_dir: str | Path) -> RunInfo:
         raise FileNotFoundError(
             f"run directory {run_dir} {state}; pass the folder `categorizer train --out` wrote"
         )
-    student = _read_json(run_dir / "student.json", "it is written when training finishes")
-    from training.distill import STUDENT_FORMAT  # imports torch: after the cheap checks
-
-    missing = [key for key in _STUDENT_KEYS if key not in student]
-    if missing or student["format"] != STUDENT_FORMAT:
-        problem = f"lacks {missing}" if missing else f"has format {student['format']!r}"
-        raise ExportError(
-            f"{run_dir / 'student.json'} {problem} (expected a {STUDENT_FORMAT!r} file); "
-            "retrain the run with this version of the categorizer"
-        )
+    student = read_student(run_dir)
     metrics = _read_json(run_dir / "metrics.json", "it is written when training finishes")
     for name in ("config.json", TOKENIZER_FILE):
         if not (run_dir / "model" / name).is_file():
@@ -83,6 +76,28 @@ def read_run(run_dir: str | Path) -> RunInfo:
             )
     taxonomy = _run_taxonomy(run_dir, student)
     return RunInfo(run_dir, student, taxonomy, dict(metrics.get("test") or {}))
+
+
+def read_student(run_dir: str | Path) -> dict[str, Any]:
+    """RUN_DIR/student.json (what the student is, and the data file it trained on), checked.
+
+    The one reader of the file `training.distill` writes (`training.run_record.student_info`).
+
+    Raises:
+        ExportError: The file is missing, not JSON, lacks a key, or has another format.
+    """
+    path = Path(run_dir) / STUDENT_FILE
+    student = _read_json(path, "it is written when training finishes")
+    from training.run_record import STUDENT_FORMAT  # numpy and the evaluation code: not cheap
+
+    missing = [key for key in _STUDENT_KEYS if key not in student]
+    if missing or student["format"] != STUDENT_FORMAT:
+        problem = f"lacks {missing}" if missing else f"has format {student['format']!r}"
+        raise ExportError(
+            f"{path} {problem} (expected a {STUDENT_FORMAT!r} file); "
+            "retrain the run with this version of the categorizer"
+        )
+    return student
 
 
 def _read_json(path: Path, hint: str) -> dict[str, Any]:
