@@ -23,7 +23,12 @@ from typing import Any
 import yaml
 
 from categorizer.errors import InputError
-from categorizer.taxonomy_checks import _check_top_level, _entry, _format_problems, _validate
+from categorizer.taxonomy_checks import (
+    check_top_level,
+    entry_name,
+    format_problems,
+    validate_taxonomy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +93,9 @@ class Taxonomy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "categories", tuple(self.categories))
-        problems = _validate(self)
+        problems = validate_taxonomy(self)
         if problems:
-            raise TaxonomyError(_format_problems(self._label, problems))
+            raise TaxonomyError(format_problems(self._label, problems))
 
     @property
     def _label(self) -> str:
@@ -225,7 +230,7 @@ class Taxonomy:
             TaxonomyError: A key is missing or an entry is malformed or invalid.
         """
         label = f"taxonomy {source or data.get('name', '<unnamed>')!r}"
-        problems = _check_top_level(data)
+        problems = check_top_level(data)
         categories: list[Category] = []
         if not problems:
             for i, entry in enumerate(data["categories"]):
@@ -234,7 +239,7 @@ class Taxonomy:
                 if category is not None:
                     categories.append(category)
         if problems:
-            raise TaxonomyError(_format_problems(label, problems))
+            raise TaxonomyError(format_problems(label, problems))
         return cls(
             name=data["name"],
             version=data["version"],
@@ -362,10 +367,10 @@ def _parse_entry(index: int, entry: object) -> tuple[Category | None, list[str]]
     """Turn one YAML entry into a ``Category``, or report what is malformed about it."""
     if not isinstance(entry, Mapping):
         return None, [
-            f"{_entry(index)}: expected a mapping with keys 'id', 'name', 'description' and "
+            f"{entry_name(index)}: expected a mapping with keys 'id', 'name', 'description' and "
             f"optional 'parent', got {type(entry).__name__} {entry!r}"
         ]
-    where = _entry(index, entry.get("id"))
+    where = entry_name(index, entry.get("id"))
     problems = []
     for key in entry:
         if key not in _ENTRY_KEYS:

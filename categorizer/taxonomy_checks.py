@@ -1,9 +1,9 @@
 """What makes a taxonomy valid: the checks behind `TaxonomyError`, each problem in plain words.
 
-`_check_top_level` checks the YAML layout's top-level keys; `_validate` checks a built taxonomy's
-fields and categories (ids, names and descriptions, parents, two levels, at least two primaries).
-Both return every problem found, each naming its entry by 1-based position and id (`_entry`);
-`_format_problems` joins them into one message, showing the first ten.
+`check_top_level` checks the YAML layout's top-level keys; `validate_taxonomy` checks a built
+taxonomy's fields and categories (ids, names and descriptions, parents, two levels, at least two
+primaries). Both return every problem found, each naming its entry by 1-based position and id
+(`entry_name`); `format_problems` joins them into one message, showing the first ten.
 """
 
 from __future__ import annotations
@@ -24,18 +24,18 @@ _TOP_KEYS = ("name", "version", "description", "categories")
 _MAX_PROBLEMS = 10
 
 
-def _entry(index: int, id: object = None) -> str:
+def entry_name(index: int, id: object = None) -> str:
     """Name an entry by 1-based position and, when known, id."""
     return f"category #{index + 1}" + (f" (id {id!r})" if isinstance(id, str) and id else "")
 
 
-def _format_problems(label: str, problems: list[str]) -> str:
+def format_problems(label: str, problems: list[str]) -> str:
     shown = problems[:_MAX_PROBLEMS]
     more = len(problems) - len(shown)
     return f"{label}: " + "; ".join(shown) + (f"; ... and {more} more problems" if more else "")
 
 
-def _check_top_level(data: Mapping[str, Any]) -> list[str]:
+def check_top_level(data: Mapping[str, Any]) -> list[str]:
     problems = []
     for key, what in (
         ("name", "a taxonomy name, e.g. 'my-categories'"),
@@ -56,7 +56,7 @@ def _check_top_level(data: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _validate(taxonomy: Taxonomy) -> list[str]:
+def validate_taxonomy(taxonomy: Taxonomy) -> list[str]:
     """Return every problem with a taxonomy's fields and categories (empty when valid)."""
     problems = []
     for key in ("name", "version"):
@@ -66,7 +66,7 @@ def _validate(taxonomy: Taxonomy) -> list[str]:
     first_seen: dict[str, int] = {}
     by_id: dict[str, Category] = {}
     for i, c in enumerate(taxonomy.categories):
-        where = _entry(i, c.id)
+        where = entry_name(i, c.id)
         if not isinstance(c.id, str) or not _ID_RE.match(c.id):
             fixed = re.sub(r"[^A-Z0-9]+", "_", str(c.id).upper()).strip("_") or "MY_CATEGORY"
             problems.append(
@@ -75,8 +75,8 @@ def _validate(taxonomy: Taxonomy) -> list[str]:
             )
         elif c.id in first_seen:
             problems.append(
-                f"{where}: duplicate id, already used by {_entry(first_seen[c.id])}; ids must be "
-                "unique"
+                f"{where}: duplicate id, already used by {entry_name(first_seen[c.id])}; ids "
+                "must be unique"
             )
         else:
             first_seen[c.id] = i
@@ -93,7 +93,7 @@ def _validate(taxonomy: Taxonomy) -> list[str]:
     for i, c in enumerate(taxonomy.categories):
         if c.parent is None:
             continue
-        where = _entry(i, c.id)
+        where = entry_name(i, c.id)
         parent = by_id.get(c.parent)
         if c.parent == c.id:
             problems.append(

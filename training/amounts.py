@@ -30,7 +30,7 @@ _CURRENCY_SUFFIX_RE = re.compile(rf"\s*(?:[A-Z]{{3}}|[{_SYMBOLS}])$")
 _CRDR_RE = re.compile(r"\s*(?<![A-Z])(CR|DR)\.?$")
 _NUMBER_CHARS_RE = re.compile(r"[0-9.,' ]*[0-9][0-9.,' ]*")
 _GROUP_SPLIT_RE = re.compile(r"[,.' ]")
-_PLAIN_NUMBER = r"[+-]?[0-9]+(?:\.[0-9]+)?"
+PLAIN_NUMBER = r"[+-]?[0-9]+(?:\.[0-9]+)?"
 
 
 def parse_amount(value: str | float | int) -> float:

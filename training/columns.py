@@ -93,7 +93,7 @@ def _norm_name(name: object) -> str:
     return re.sub(r"[^0-9a-z]", "", str(name).casefold())
 
 
-def _resolve_columns(
+def resolve_columns(
     found: Sequence[str],
     requested: Mapping[str, str] | None,
     path: Path,

@@ -29,28 +29,28 @@ from categorizer.schema import (
     AmountConvention,
 )
 from training.amounts import AMOUNT_EXPECTED, parse_amount
-from training.columns import COLUMN_KEYS, _resolve_columns, parse_columns
+from training.columns import COLUMN_KEYS, parse_columns, resolve_columns
 from training.errors import AmountError, ColumnSpecError, DataError, SplitError
 from training.fields import (
     DATE_EXPECTED,
     Errors,
-    _amounts,
-    _conventions,
-    _currencies,
-    _dates,
-    _descriptions,
-    _directions,
-    _ids,
-    _mccs,
-    _optional_text,
-    _signed,
+    optional_text,
+    parse_amounts,
+    parse_conventions,
+    parse_currencies,
+    parse_dates,
+    parse_descriptions,
+    parse_directions,
+    parse_mccs,
+    row_ids,
+    signed_amounts,
 )
 from training.readers import (
     CSV_SUFFIXES,
     JSONL_SUFFIXES,
     PARQUET_SUFFIXES,
-    _Raw,
-    _read_raw,
+    RawFrame,
+    read_raw,
 )
 from training.splits import SPLITS, dedup_key, drop_duplicates, split_frame
 
@@ -181,12 +181,12 @@ def read_transactions(
     path = Path(path)
     if amount_convention not in AMOUNT_CONVENTIONS:
         raise ValueError(f"amount_convention: expected one of {AMOUNT_CONVENTIONS}")
-    raw = _read_raw(path, encoding)
+    raw = read_raw(path, encoding)
     if raw.frame.columns.empty and not raw.broken.empty:
         first = raw.broken.iloc[0]
         raise DataError(path, first["_error"], line=int(first["_line"]))
-    mapping = _resolve_columns(list(raw.frame.columns), columns, path, require_amount)
-    frame, rejects = _normalise(raw, mapping, path, amount_convention, require_amount)
+    mapping = resolve_columns(list(raw.frame.columns), columns, path, require_amount)
+    frame, rejects = normalise_frame(raw, mapping, path, amount_convention, require_amount)
     if len(rejects) and not skip_bad_rows:
         first = rejects.iloc[0]
         column = first["_column"] if isinstance(first["_column"], str) else None
@@ -203,8 +203,8 @@ def read_transactions(
     return LoadResult(frame, len(rejects), written, path, dict(mapping), raw.encoding)
 
 
-def _normalise(
-    raw: _Raw, mapping: Mapping[str, str], path: Path, convention: str, require_amount: bool
+def normalise_frame(
+    raw: RawFrame, mapping: Mapping[str, str], path: Path, convention: str, require_amount: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the normalised frame and the rejects (sorted by line) from a raw frame."""
     frame, n = raw.frame, len(raw.frame)
@@ -218,25 +218,27 @@ def _normalise(
     def blank() -> pd.Series:
         return pd.Series([None] * n, dtype="str")
 
-    description = check("description", _descriptions)
-    values, amount_problems = _amounts(frame, mapping, require_amount)
+    description = check("description", parse_descriptions)
+    values, amount_problems = parse_amounts(frame, mapping, require_amount)
     problems += amount_problems
     positive_outflow = np.full(n, convention == "outflow_positive")
     if "amount_convention" in mapping:
-        positive_outflow = check("amount_convention", partial(_conventions, default=convention))
-    directions = check("direction", _directions) if "direction" in mapping else None
+        positive_outflow = check(
+            "amount_convention", partial(parse_conventions, default=convention)
+        )
+    directions = check("direction", parse_directions) if "direction" in mapping else None
     out = {
-        "id": _ids(frame[mapping["id"]] if "id" in mapping else None, raw.lines, path.stem),
+        "id": row_ids(frame[mapping["id"]] if "id" in mapping else None, raw.lines, path.stem),
         "description": description,
-        "amount": _signed(values, positive_outflow, directions, "amount" not in mapping),
-        "currency": check("currency", _currencies)
+        "amount": signed_amounts(values, positive_outflow, directions, "amount" not in mapping),
+        "currency": check("currency", parse_currencies)
         if "currency" in mapping
         else pd.Series([DEFAULT_CURRENCY] * n, dtype="str"),
-        "date": check("date", partial(_dates, path=path))
+        "date": check("date", partial(parse_dates, path=path))
         if "date" in mapping
         else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]"),
-        "mcc": check("mcc", _mccs) if "mcc" in mapping else blank(),
-        "account_type": _optional_text(frame[mapping["account_type"]])
+        "mcc": check("mcc", parse_mccs) if "mcc" in mapping else blank(),
+        "account_type": optional_text(frame[mapping["account_type"]])
         if "account_type" in mapping
         else blank(),
         "direction": directions if directions is not None else blank(),
@@ -250,7 +252,7 @@ def _normalise(
 
 
 def _split_rejects(
-    raw: _Raw, result: pd.DataFrame, problems: list[tuple[str, Errors]]
+    raw: RawFrame, result: pd.DataFrame, problems: list[tuple[str, Errors]]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     order = {name: i for i, name in enumerate(raw.frame.columns)}
     first: dict[int, tuple[int, str, str]] = {}

@@ -22,7 +22,7 @@ from categorizer.schema import (
     MAX_DESCRIPTION_CHARS,
     normalise_mcc,
 )
-from training.amounts import _PLAIN_NUMBER, AMOUNT_EXPECTED, parse_amount
+from training.amounts import AMOUNT_EXPECTED, PLAIN_NUMBER, parse_amount
 from training.errors import AmountError
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def _is_missing(value: Any) -> bool:
     return bool(pd.isna(value))
 
 
-def _cell_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     if _is_missing(value):
         return ""
     if isinstance(value, str):
@@ -75,11 +75,11 @@ def _text(series: pd.Series) -> pd.Series:
     """Stripped text as the str dtype, "" for missing values."""
     if isinstance(series.dtype, pd.StringDtype):
         return series.fillna("").str.strip()
-    values = [_cell_text(value) for value in series.tolist()]
+    values = [cell_text(value) for value in series.tolist()]
     return pd.Series(values, index=series.index, dtype="str").str.strip()
 
 
-def _descriptions(raw: pd.Series) -> tuple[pd.Series, Errors]:
+def parse_descriptions(raw: pd.Series) -> tuple[pd.Series, Errors]:
     text = _text(raw)
     lengths = text.str.len().to_numpy()
     errors = {int(pos): "expected a non-empty description" for pos in np.flatnonzero(lengths == 0)}
@@ -112,7 +112,7 @@ def _amount_values(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, Errors]:
         errors[int(pos)] = f"{AMOUNT_EXPECTED}; got {values[pos]!r}"
         values[pos] = np.nan
     missing = ~numeric & (text == "").to_numpy()
-    plain = text.str.fullmatch(_PLAIN_NUMBER).to_numpy(dtype=bool)
+    plain = text.str.fullmatch(PLAIN_NUMBER).to_numpy(dtype=bool)
     if plain.any():
         values[plain] = pd.to_numeric(text[plain]).to_numpy(dtype=float)
         for pos in np.flatnonzero(plain & ~np.isfinite(values)):  # hundreds of digits
@@ -132,7 +132,7 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _amounts(
+def parse_amounts(
     frame: pd.DataFrame, mapping: Mapping[str, str], require_amount: bool
 ) -> tuple[np.ndarray, list[tuple[str, Errors]]]:
     """Signed amounts as written (before conventions), with errors per source column."""
@@ -164,7 +164,7 @@ def _amounts(
     return values, problems
 
 
-def _conventions(raw: pd.Series, default: str) -> tuple[np.ndarray, Errors]:
+def parse_conventions(raw: pd.Series, default: str) -> tuple[np.ndarray, Errors]:
     """True where the row's amounts are outflow_positive."""
     text = _text(raw).str.lower()
     text = text.where(text != "", default)
@@ -176,7 +176,7 @@ def _conventions(raw: pd.Series, default: str) -> tuple[np.ndarray, Errors]:
     return (text == "outflow_positive").to_numpy(), errors
 
 
-def _directions(raw: pd.Series) -> tuple[pd.Series, Errors]:
+def parse_directions(raw: pd.Series) -> tuple[pd.Series, Errors]:
     text = _text(raw).str.lower()
     mapped = text.map(_DIRECTION_WORDS)
     bad = ((text != "") & mapped.isna()).to_numpy()
@@ -186,7 +186,7 @@ def _directions(raw: pd.Series) -> tuple[pd.Series, Errors]:
     return mapped.astype("str"), errors
 
 
-def _signed(
+def signed_amounts(
     values: np.ndarray, positive_outflow: np.ndarray, directions: pd.Series | None, combined: bool
 ) -> np.ndarray:
     """Amounts in the outflow_negative convention; an explicit direction wins."""
@@ -199,7 +199,7 @@ def _signed(
     return amounts + 0.0
 
 
-def _dates(raw: pd.Series, path: Path) -> tuple[pd.Series, Errors]:
+def parse_dates(raw: pd.Series, path: Path) -> tuple[pd.Series, Errors]:
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         raw = raw.dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
@@ -248,7 +248,7 @@ def _day_month_year(text: pd.Series, path: Path) -> pd.Series:
     return result
 
 
-def _currencies(raw: pd.Series) -> tuple[pd.Series, Errors]:
+def parse_currencies(raw: pd.Series) -> tuple[pd.Series, Errors]:
     text = _text(raw).str.upper()
     text = text.where(text != "", DEFAULT_CURRENCY)
     bad = ~text.str.fullmatch("[A-Z]{3}").to_numpy(dtype=bool)
@@ -259,7 +259,7 @@ def _currencies(raw: pd.Series) -> tuple[pd.Series, Errors]:
     return text, errors
 
 
-def _mccs(raw: pd.Series) -> tuple[pd.Series, Errors]:
+def parse_mccs(raw: pd.Series) -> tuple[pd.Series, Errors]:
     if isinstance(raw.dtype, pd.StringDtype):
         text = raw.fillna("").str.strip()
         bad = ((text != "") & ~text.str.fullmatch("[0-9]{4}")).to_numpy(dtype=bool)
@@ -277,12 +277,12 @@ def _mccs(raw: pd.Series) -> tuple[pd.Series, Errors]:
     return pd.Series(values, index=raw.index, dtype="str"), errors
 
 
-def _optional_text(raw: pd.Series) -> pd.Series:
+def optional_text(raw: pd.Series) -> pd.Series:
     text = _text(raw)
     return text.where(text != "")
 
 
-def _ids(raw: pd.Series | None, lines: np.ndarray, stem: str) -> pd.Series:
+def row_ids(raw: pd.Series | None, lines: np.ndarray, stem: str) -> pd.Series:
     generated = stem + "-" + pd.Series(lines, dtype="int64").astype("str")
     if raw is None:
         return generated

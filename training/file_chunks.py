@@ -8,7 +8,7 @@
   every chunk has the same columns and types (numbers stay numbers; lists and objects become
   JSON text).
 
-Each chunk carries the rows as an Arrow table (to write back unchanged) and as the `_Raw` frame
+Each chunk carries the rows as an Arrow table (to write back unchanged) and as the `RawFrame` frame
 that `training.data`'s validators read, with 1-based line numbers (row numbers for Parquet) and
 the rows that could not be split into fields.
 """
@@ -33,10 +33,10 @@ from training.readers import (
     CSV_SUFFIXES,
     JSONL_SUFFIXES,
     PARQUET_SUFFIXES,
-    _broken_frame,
-    _dedupe_names,
-    _Raw,
-    _sniff_delimiter,
+    RawFrame,
+    broken_frame,
+    dedupe_names,
+    sniff_delimiter,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Chunk:
     """
 
     table: pa.Table
-    raw: _Raw
+    raw: RawFrame
 
 
 def open_chunks(path: Path, encoding: str | None, size: int) -> tuple[Iterator[Chunk], int | None]:
@@ -102,10 +102,10 @@ def _parquet_chunks(parquet: Any, size: int) -> Iterator[Chunk]:
         table = pa.Table.from_batches([batch])
         lines = np.arange(done + 1, done + batch.num_rows + 1)
         done += batch.num_rows
-        yield Chunk(table, _Raw(table.to_pandas(), lines, "utf-8", _broken_frame([])))
+        yield Chunk(table, RawFrame(table.to_pandas(), lines, "utf-8", broken_frame([])))
     if done == 0:
         table = parquet.schema_arrow.empty_table()
-        yield Chunk(table, _Raw(table.to_pandas(), np.arange(0), "utf-8", _broken_frame([])))
+        yield Chunk(table, RawFrame(table.to_pandas(), np.arange(0), "utf-8", broken_frame([])))
 
 
 def _scan_text(path: Path, encoding: str | None) -> tuple[str, int]:
@@ -138,7 +138,7 @@ def _scan_text(path: Path, encoding: str | None) -> tuple[str, int]:
 
 def _csv_chunks(path: Path, encoding: str, size: int) -> Iterator[Chunk]:
     with path.open(encoding=encoding, newline="") as f:
-        sep = _sniff_delimiter(f.read(65_536), path.suffix.lower())
+        sep = sniff_delimiter(f.read(65_536), path.suffix.lower())
         f.seek(0)
         reader = csv.reader(f, delimiter=sep)
         header: list[str] | None = None
@@ -152,7 +152,7 @@ def _csv_chunks(path: Path, encoding: str, size: int) -> Iterator[Chunk]:
                 if not any(cell.strip() for cell in record):
                     continue
                 if header is None:
-                    header = _dedupe_names(record)
+                    header = dedupe_names(record)
                     continue
                 if len(record) > len(header):
                     error = f"expected {len(header)} fields, found {len(record)}"
@@ -183,12 +183,12 @@ def _text_chunk(
     table = pa.table(
         {name: pa.array([r[i] for r in rows], pa.string()) for i, name in enumerate(header)}
     )
-    raw = _Raw(table.to_pandas(), np.asarray(lines, dtype=np.int64), encoding, _broken(broken))
+    raw = RawFrame(table.to_pandas(), np.asarray(lines, dtype=np.int64), encoding, _broken(broken))
     return Chunk(table, raw)
 
 
 def _broken(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return _broken_frame([{**row, "_column": None} for row in rows])
+    return broken_frame([{**row, "_column": None} for row in rows])
 
 
 def _jsonl_schema(path: Path, encoding: str) -> tuple[dict[str, pa.DataType], int]:
@@ -263,7 +263,7 @@ def _json_chunk(
             values = [_json_text(v) for v in values]
         arrays[key] = pa.array(values, kind)
     table = pa.table(arrays)
-    raw = _Raw(table.to_pandas(), np.asarray(lines, dtype=np.int64), encoding, _broken(broken))
+    raw = RawFrame(table.to_pandas(), np.asarray(lines, dtype=np.int64), encoding, _broken(broken))
     return Chunk(table, raw)
 
 

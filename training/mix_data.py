@@ -26,7 +26,7 @@ import numpy as np
 from categorizer.taxonomy import Taxonomy
 from training.distill_data import MIX_VALIDATION, LabeledData, load_labeled, load_mix
 from training.errors import DataError, SplitError
-from training.readers import _read_raw
+from training.readers import read_raw
 from training.splits import descriptor_keys
 from training.train_config import DEFAULT_DEV_SET, TrainConfig
 
@@ -106,7 +106,7 @@ def dev_descriptor_keys(path: str | Path) -> set[str]:
         DataError: The file cannot be read or has no description column.
     """
     path = Path(path)
-    frame = _read_raw(path, None).frame
+    frame = read_raw(path, None).frame
     column = next((c for c in frame.columns if str(c).strip().casefold() == "description"), None)
     if column is None:
         raise DataError(path, "the dev set has no 'description' column", column="description")

@@ -25,8 +25,8 @@ import pandas as pd
 import pyarrow as pa
 
 from categorizer.text import to_model_text
-from training.columns import _resolve_columns
-from training.data import _normalise
+from training.columns import resolve_columns
+from training.data import normalise_frame
 from training.errors import DataError
 from training.file_chunks import Chunk, open_chunks
 
@@ -225,7 +225,7 @@ def predict_chunk(
 def column_mapping(chunk: Chunk, columns: Mapping[str, str] | None, path: Path) -> dict[str, str]:
     """Field → column for the fields the model text reads (others are passed through)."""
     found = list(chunk.raw.frame.columns)
-    mapping = _resolve_columns(found, columns, path, require_amount=False)
+    mapping = resolve_columns(found, columns, path, require_amount=False)
     return {key: name for key, name in mapping.items() if key in _TEXT_FIELDS}
 
 
@@ -233,7 +233,7 @@ def _validate_chunk(
     chunk: Chunk, mapping: Mapping[str, str], path: Path, convention: str, skip_bad_rows: bool
 ) -> tuple[_Valid, pd.DataFrame]:
     """The chunk's good rows with their model texts, and its bad rows (raises without skip)."""
-    frame, rejects = _normalise(chunk.raw, mapping, path, convention, False)
+    frame, rejects = normalise_frame(chunk.raw, mapping, path, convention, False)
     if len(rejects) and not skip_bad_rows:
         first = rejects.iloc[0]
         column = first["_column"] if isinstance(first["_column"], str) else None

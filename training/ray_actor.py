@@ -29,7 +29,7 @@ from training.errors import DataError
 from training.file_chunks import Chunk, open_chunks
 from training.predict_file import ChunkResult, column_mapping, predict_chunk, rejects_frame
 from training.ray_units import REJECTS
-from training.readers import PARQUET_SUFFIXES, _broken_frame, _Raw
+from training.readers import PARQUET_SUFFIXES, RawFrame, broken_frame
 
 
 class PredictActor:
@@ -229,7 +229,9 @@ def _parquet_unit(
         table = parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
         for number, start, stop, _ in chunks:
             part = table.slice(start - first, stop - start)
-            raw = _Raw(part.to_pandas(), np.arange(start + 1, stop + 1), "utf-8", _broken_frame([]))
+            raw = RawFrame(
+                part.to_pandas(), np.arange(start + 1, stop + 1), "utf-8", broken_frame([])
+            )
             yield number, Chunk(part, raw)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from categorizer.taxonomy import Taxonomy, default_taxonomy
 from training.labeling import Answered, LabelSummary, Runner, label_file
-from training.ray_predict import _ray_runtime
+from training.ray_predict import ray_runtime
 from training.teachers.base import LabelRequest, TeacherResult
 
 __all__ = ["IN_FLIGHT", "TeacherActor", "ray_label_file", "ray_runner"]
@@ -155,7 +155,7 @@ def ray_label_file(
         raise ValueError("actors and threads_per_actor must be at least 1")
     taxonomy = taxonomy or default_taxonomy()
     options = dict(teacher_options or {})
-    with _ray_runtime(ray, address, num_cpus):
+    with ray_runtime(ray, address, num_cpus):
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1.0))
         if gpus:

@@ -203,7 +203,7 @@ def ray_predict(
     summary = RayPredictSummary(input=str(input), output=str(out), files=len(files))
     summary.units, summary.threads_per_actor = len(units), threads_per_actor
     summary.cluster = address or "local"
-    with _ray_runtime(ray, address, num_cpus):
+    with ray_runtime(ray, address, num_cpus):
         _run_pipeline(ray, units, actor_options, summary, actors, progress)
         summary.seconds = time.perf_counter() - started
         _write_success(out_fs, out_path, summary)
@@ -239,7 +239,7 @@ def _import_ray() -> Any:
 
 
 @contextlib.contextmanager
-def _ray_runtime(ray: Any, address: str | None, num_cpus: int | None) -> Iterator[None]:
+def ray_runtime(ray: Any, address: str | None, num_cpus: int | None) -> Iterator[None]:
     """Connect to `address`, or start a local runtime, unless Ray is up; stop what was started."""
     own_runtime = not ray.is_initialized()
     if own_runtime and address:

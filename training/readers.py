@@ -26,14 +26,14 @@ PARQUET_SUFFIXES = (".parquet",)
 
 
 @dataclass
-class _Raw:
+class RawFrame:
     frame: pd.DataFrame
     lines: np.ndarray
     encoding: str
     broken: pd.DataFrame  # rows that could not be split into fields: _line, _column, _error
 
 
-def _broken_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def broken_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["_raw", "_line", "_column", "_error"])
 
 
@@ -60,7 +60,7 @@ def _decode(path: Path, encoding: str | None) -> tuple[str, str]:
     return text, "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
 
 
-def _sniff_delimiter(text: str, suffix: str) -> str:
+def sniff_delimiter(text: str, suffix: str) -> str:
     if suffix == ".tsv":
         return "\t"
     header = next((line for line in text[:65_536].splitlines() if line.strip()), "")
@@ -70,11 +70,11 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(path: Path, encoding: str | None) -> _Raw:
+def _read_csv(path: Path, encoding: str | None) -> RawFrame:
     text, used = _decode(path, encoding)
     if not text.strip():
         raise DataError(path, "the file is empty; expected a header row and transactions")
-    sep = _sniff_delimiter(text, path.suffix.lower())
+    sep = sniff_delimiter(text, path.suffix.lower())
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -94,10 +94,10 @@ def _read_csv(path: Path, encoding: str | None) -> _Raw:
     if not keep.all():
         logger.debug("%s: skipped %d blank rows", path.name, int((~keep).sum()))
     frame = frame[keep].reset_index(drop=True)
-    return _Raw(frame, lines[keep], used, _broken_frame([]))
+    return RawFrame(frame, lines[keep], used, broken_frame([]))
 
 
-def _read_csv_slow(path: Path, text: str, sep: str, encoding: str, parser_error: str) -> _Raw:
+def _read_csv_slow(path: Path, text: str, sep: str, encoding: str, parser_error: str) -> RawFrame:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     header: list[str] | None = None
     rows: list[list[str]] = []
@@ -109,7 +109,7 @@ def _read_csv_slow(path: Path, text: str, sep: str, encoding: str, parser_error:
         if not any(field.strip() for field in record):
             continue
         if header is None:
-            header = _dedupe_names(record)
+            header = dedupe_names(record)
             continue
         if len(record) > len(header):
             broken.append(
@@ -128,10 +128,10 @@ def _read_csv_slow(path: Path, text: str, sep: str, encoding: str, parser_error:
     if header is None:
         raise DataError(path, "the file is empty; expected a header row and transactions")
     frame = pd.DataFrame(rows, columns=header, dtype="str")
-    return _Raw(frame, np.asarray(lines, dtype=np.int64), encoding, _broken_frame(broken))
+    return RawFrame(frame, np.asarray(lines, dtype=np.int64), encoding, broken_frame(broken))
 
 
-def _dedupe_names(names: list[str]) -> list[str]:
+def dedupe_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for name in names:
@@ -141,7 +141,7 @@ def _dedupe_names(names: list[str]) -> list[str]:
     return out
 
 
-def _read_jsonl(path: Path, encoding: str | None) -> _Raw:
+def _read_jsonl(path: Path, encoding: str | None) -> RawFrame:
     text, used = _decode(path, encoding)
     records: list[dict[str, Any]] = []
     lines: list[int] = []
@@ -162,10 +162,10 @@ def _read_jsonl(path: Path, encoding: str | None) -> _Raw:
         records.append(record)
         lines.append(number)
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    return _Raw(frame, np.asarray(lines, dtype=np.int64), used, _broken_frame(broken))
+    return RawFrame(frame, np.asarray(lines, dtype=np.int64), used, broken_frame(broken))
 
 
-def _read_raw(path: Path, encoding: str | None) -> _Raw:
+def read_raw(path: Path, encoding: str | None) -> RawFrame:
     if not path.is_file():
         raise DataError(path, "file not found")
     suffix = path.suffix.lower()
@@ -179,6 +179,6 @@ def _read_raw(path: Path, encoding: str | None) -> _Raw:
         except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
             raise DataError(path, f"cannot read as Parquet: {exc}") from exc
         frame = frame.reset_index(drop=True)
-        return _Raw(frame, np.arange(1, len(frame) + 1), "utf-8", _broken_frame([]))
+        return RawFrame(frame, np.arange(1, len(frame) + 1), "utf-8", broken_frame([]))
     known = ", ".join(CSV_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES)
     raise DataError(path, f"unsupported file type {suffix or '(none)'!r}; expected one of {known}")

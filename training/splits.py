@@ -7,7 +7,7 @@ import pandas as pd
 
 from categorizer.text import descriptor_key
 from training.errors import SplitError
-from training.fields import _cell_text
+from training.fields import cell_text
 
 SPLITS = ("train", "validation", "test")
 
@@ -145,7 +145,7 @@ def _group_majority(
 ) -> np.ndarray:
     if not stratify or stratify not in frame.columns:
         return np.zeros(groups, dtype=object).astype(str)
-    labels = frame[stratify].map(_cell_text).to_numpy(dtype=object)
+    labels = frame[stratify].map(cell_text).to_numpy(dtype=object)
     counts = pd.DataFrame({"group": codes, "label": labels}).value_counts().reset_index(name="n")
     counts = counts.sort_values(["group", "n", "label"], ascending=[True, False, True])
     majority = counts.drop_duplicates("group").set_index("group")["label"]

@@ -49,9 +49,9 @@ from categorizer.taxonomy import Taxonomy
 from training.prompt import PromptBuilder
 from training.teachers.base import LabelRequest, TeacherError, TeacherResult
 from training.teachers.openai_http import (
-    _Conn,
-    _Retryable,
-    _RowFailed,
+    HttpConnection,
+    Retryable,
+    RowFailed,
     backoff_delay,
     post_chat,
     probe,
@@ -211,7 +211,9 @@ class OpenAITeacher:
         async with httpx.AsyncClient(
             headers=self._headers, timeout=httpx.Timeout(self.timeout), limits=limits
         ) as client:
-            conn = _Conn(client, asyncio.Semaphore(self.concurrency))  # FIFO: in task order
+            conn = HttpConnection(
+                client, asyncio.Semaphore(self.concurrency)
+            )  # FIFO: in task order
             results = list(await asyncio.gather(*(self._primary(conn, r) for r in requests)))
             if self.detailed:
                 primaries = {i: self._primary_of(r) for i, r in enumerate(results) if not r.failed}
@@ -232,13 +234,13 @@ class OpenAITeacher:
         rounds = itertools.zip_longest(*groups.values())
         return [i for round_ in rounds for i in round_ if i is not None]
 
-    async def _primary(self, conn: _Conn, request: LabelRequest) -> TeacherResult:
+    async def _primary(self, conn: HttpConnection, request: LabelRequest) -> TeacherResult:
         codes = self.prompt.codes
         hint = self.hints(request) if self.hints is not None else None
         messages = self.prompt.messages(request.text, request.examples, hint)
         try:
             scored = await self._score(conn, messages, list(codes), None)
-        except _RowFailed as exc:
+        except RowFailed as exc:
             return TeacherResult.failure(str(exc))
         probs = [0.0] * len(self.taxonomy.labels)
         for code, p in zip(codes, scored.probs, strict=True):
@@ -256,7 +258,7 @@ class OpenAITeacher:
         return self.taxonomy.labels[max(range(len(probs)), key=probs.__getitem__)]
 
     async def _detailed(
-        self, conn: _Conn, request: LabelRequest, primary: str, result: TeacherResult
+        self, conn: HttpConnection, request: LabelRequest, primary: str, result: TeacherResult
     ) -> None:
         """Fill `result.detailed` from a second request within `primary` (left None on failure)."""
         codes = self.prompt.detailed_codes(primary)
@@ -268,7 +270,7 @@ class OpenAITeacher:
         messages = self.prompt.detailed_messages(request.text, primary, request.examples, hint)
         try:
             scored = await self._score(conn, messages, list(codes), primary)
-        except _RowFailed as exc:
+        except RowFailed as exc:
             logger.warning("detailed pass failed for a row: %s", exc)
             return
         best = max(range(len(scored.probs)), key=scored.probs.__getitem__)
@@ -280,7 +282,11 @@ class OpenAITeacher:
     # -- one request, with retries -----------------------------------------------------------
 
     async def _score(
-        self, conn: _Conn, messages: list[dict[str, str]], codes: list[str], family: str | None
+        self,
+        conn: HttpConnection,
+        messages: list[dict[str, str]],
+        codes: list[str],
+        family: str | None,
     ) -> _Scored:
         """Send one chat request (retrying) and read its answer as probabilities over `codes`.
 
@@ -304,9 +310,9 @@ class OpenAITeacher:
                         conn.client, self.base_url, body, self.timeout, self._redact
                     )
                 return self._read(data, codes)
-            except _Retryable as exc:
+            except Retryable as exc:
                 if attempt + 1 == attempts:
-                    raise _RowFailed(f"{exc} (gave up after {attempts} attempts)") from exc
+                    raise RowFailed(f"{exc} (gave up after {attempts} attempts)") from exc
                 delay = backoff_delay(
                     attempt,
                     exc.retry_after,
@@ -329,7 +335,7 @@ class OpenAITeacher:
             tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
             entries = _top_logprobs(choice)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
-            raise _Retryable(f"malformed response: {type(exc).__name__}: {exc}") from exc
+            raise Retryable(f"malformed response: {type(exc).__name__}: {exc}") from exc
         if entries is None:
             return self._hard(choice, codes, tokens)
         masses = dict.fromkeys(codes, 0.0)
@@ -339,7 +345,7 @@ class OpenAITeacher:
                 masses[code] += math.exp(logprob)
         mass = sum(masses.values())
         if not mass > 0.0:
-            raise _RowFailed(f"no probability on the answer codes among the top {len(entries)}")
+            raise RowFailed(f"no probability on the answer codes among the top {len(entries)}")
         probs = [masses[c] / mass for c in codes]
         return _Scored(probs, min(mass, 1.0), False, *tokens)
 
@@ -355,7 +361,7 @@ class OpenAITeacher:
         answer = str(message.get("content") or choice.get("text") or "").strip().rstrip(".:)")
         if answer not in codes:
             shown = answer[:20] + ("…" if len(answer) > 20 else "")
-            raise _RowFailed(f"answer {shown!r} is not one of the codes {codes[0]}-{codes[-1]}")
+            raise RowFailed(f"answer {shown!r} is not one of the codes {codes[0]}-{codes[-1]}")
         return _Scored([1.0 if c == answer else 0.0 for c in codes], None, True, *tokens)
 
     # -- helpers -----------------------------------------------------------------------------

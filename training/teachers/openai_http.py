@@ -1,8 +1,8 @@
 """HTTP for the `openai:` teacher: one request, how it can fail, and how long to wait to retry.
 
 `post_chat` sends one ``POST {base_url}/chat/completions`` and sorts the answer into the decoded
-JSON body, a `_Retryable` failure (429, 408, 409, 425 and 5xx answers, timeouts, connection errors,
-malformed JSON) or a `_RowFailed` one (any other 4xx). `backoff_delay` is the wait before the next
+JSON body, a `Retryable` failure (429, 408, 409, 425 and 5xx answers, timeouts, connection errors,
+malformed JSON) or a `RowFailed` one (any other 4xx). `backoff_delay` is the wait before the next
 attempt: what the server asked (`retry_after` reads ``Retry-After``, in seconds or as an HTTP date,
 and ``retry-after-ms``), else exponential backoff with full jitter, capped at ``max_wait``. `probe`
 checks once that the server is reachable and accepts the key; `redact` keeps keys out of the
@@ -34,7 +34,7 @@ _KEY_PATTERN = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_*.\-]{4,}", re.IGNORECAS
 _PROBE_TIMEOUT = 10.0
 
 
-class _Retryable(Exception):
+class Retryable(Exception):
     """A failure worth another attempt (rate limit, server error, timeout, malformed body)."""
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
@@ -42,12 +42,12 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-class _RowFailed(Exception):
+class RowFailed(Exception):
     """A failure that another attempt would repeat (bad request, an answer outside the codes)."""
 
 
 @dataclass
-class _Conn:
+class HttpConnection:
     """One batch's HTTP client and the semaphore bounding its requests in flight."""
 
     client: httpx.AsyncClient
@@ -61,22 +61,22 @@ async def post_chat(
     timeout: float,
     redact: Callable[[str], str],
 ) -> Any:
-    """POST once; return the decoded JSON body or raise `_Retryable` / `_RowFailed`."""
+    """POST once; return the decoded JSON body or raise `Retryable` / `RowFailed`."""
     try:
         response = await client.post(f"{base_url}/chat/completions", json=body)
     except httpx.TimeoutException as exc:
-        raise _Retryable(f"timed out after {timeout:g} s ({type(exc).__name__})") from exc
+        raise Retryable(f"timed out after {timeout:g} s ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
-        raise _Retryable(f"connection error to {base_url}: {type(exc).__name__}") from exc
+        raise Retryable(f"connection error to {base_url}: {type(exc).__name__}") from exc
     status = response.status_code
     if status in _RETRY_STATUS or status >= 500:
-        raise _Retryable(f"HTTP {status}", retry_after(response.headers))
+        raise Retryable(f"HTTP {status}", retry_after(response.headers))
     if status >= 400:
-        raise _RowFailed(f"HTTP {status}: {redact(response.text)}")
+        raise RowFailed(f"HTTP {status}: {redact(response.text)}")
     try:
         return response.json()
     except ValueError as exc:
-        raise _Retryable(f"malformed JSON in the response: {exc}") from exc
+        raise Retryable(f"malformed JSON in the response: {exc}") from exc
 
 
 def backoff_delay(
