@@ -59,6 +59,8 @@ lint: install
 	$(BIN)/ruff format --check .
 	# the layering of DESIGN.md: contracts in pyproject.toml ([tool.importlinter])
 	$(BIN)/lint-imports
+	# types at the seams: the runtime library and the service ([tool.mypy] in pyproject.toml)
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

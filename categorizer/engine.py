@@ -248,7 +248,8 @@ class Categorizer:
             if self._to_primary is None:
                 category, detailed = self._labels[label], None
                 confidence = float(primary[row, label])
-            else:
+            else:  # a detailed model: the manifest's check guarantees its parents
+                assert self._manifest.parents is not None
                 parent = int(self._manifest.parents[label])
                 category, detailed = self._primary[parent], self._labels[label]
                 confidence = float(primary[row, parent])
@@ -289,8 +290,8 @@ class Categorizer:
 
     def _run(self, batch: list[list[int]]) -> np.ndarray:
         width = max(len(row) for row in batch)
-        input_ids = np.full((len(batch), width), self._pad_id, dtype=self._int_type)
-        mask = np.zeros((len(batch), width), dtype=self._int_type)
+        input_ids: np.ndarray = np.full((len(batch), width), self._pad_id, dtype=self._int_type)
+        mask: np.ndarray = np.zeros((len(batch), width), dtype=self._int_type)
         for i, row in enumerate(batch):
             input_ids[i, : len(row)] = row
             mask[i, : len(row)] = 1

@@ -55,8 +55,10 @@ def resolve_direction(
         "debit", "credit", or None when neither a direction nor a non-zero amount is known.
     """
     direction = DIRECTION_ALIASES.get(direction, direction) if direction else None
-    if direction == "debit" or direction == "credit":
-        return direction
+    if direction == "debit":
+        return "debit"
+    if direction == "credit":
+        return "credit"
     if amount is None or amount == 0 or math.isnan(amount):
         return None
     outflow = amount < 0 if convention == "outflow_negative" else amount > 0

@@ -264,6 +264,7 @@ def to_model_text(txn: "Transaction | Mapping[str, Any]") -> str:
     Raises:
         ValueError: A mapping's amount is neither a number nor numeric text.
     """
+    direction: str | None
     if isinstance(txn, Mapping):
         get = txn.get
         description = get("description")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -181,6 +181,6 @@ class MetricsMiddleware:
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
 
 
-def _route_of(scope: dict[str, Any]) -> str:
+def _route_of(scope: MutableMapping[str, Any]) -> str:
     route = scope.get("route")
     return getattr(route, "path", None) or UNMATCHED_ROUTE

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from categorizer.schema import MAX_DESCRIPTION_CHARS, Transaction
 from serving.confidence import ConfidenceLevel
@@ -18,7 +19,7 @@ from serving.confidence import ConfidenceLevel
 if TYPE_CHECKING:
     from categorizer.bundle import Manifest
 
-REQUEST_EXAMPLE = {
+REQUEST_EXAMPLE: JsonDict = {
     "transactions": [
         {"id": "t1", "description": "POS PURCHASE STARBUCKS #1234 SEATTLE WA", "amount": -5.75},
         {
@@ -31,8 +32,8 @@ REQUEST_EXAMPLE = {
         },
     ]
 }
-TAXONOMY_EXAMPLE = {"name": "plaid-pfc", "version": "1.0", "hash": "9f2c…"}
-MODEL_EXAMPLE = {
+TAXONOMY_EXAMPLE: JsonDict = {"name": "plaid-pfc", "version": "1.0", "hash": "9f2c…"}
+MODEL_EXAMPLE: JsonDict = {
     "name": "minilm_l6",
     "version": "1",
     "base_model": "minilm",
@@ -40,7 +41,7 @@ MODEL_EXAMPLE = {
     "taxonomy": TAXONOMY_EXAMPLE,
     "created_at": "2024-06-01T12:00:00+00:00",
 }
-RESULT_EXAMPLE = {
+RESULT_EXAMPLE: JsonDict = {
     "id": "t1",
     "category": "FOOD_AND_DRINK",
     "detailed_category": None,

@@ -27,8 +27,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 # owns the rule, so the CLI keeps no second list.
 Engine = StrEnum("Engine", ["local", "ray"])
 """Where a command's work runs: this process, or a pool of Ray actors."""
-Quantize = StrEnum("Quantize", list(QUANTIZATIONS))
-AmountConvention = StrEnum("AmountConvention", list(AMOUNT_CONVENTIONS))
+# mypy cannot list members built from a tuple: defaults below are looked up by value
+Quantize = StrEnum("Quantize", list(QUANTIZATIONS))  # type: ignore[misc]
+AmountConvention = StrEnum("AmountConvention", list(AMOUNT_CONVENTIONS))  # type: ignore[misc]
+INT8 = Quantize("int8")
+OUTFLOW_NEGATIVE = AmountConvention("outflow_negative")
 
 RayAddressOption = Annotated[
     str | None,

@@ -198,7 +198,7 @@ def label(
     elif examples is not None:
         retriever = load_examples(examples, tax)
         options["examples_id"] = examples_id_of(retriever, k)
-    run = {
+    run: dict[str, Any] = {
         "taxonomy": tax,
         "columns": mapping,
         "examples": retriever,

@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from categorizer.cli.common import (
+    INT8,
+    OUTFLOW_NEGATIVE,
     AmountConvention,
     ColumnsOption,
     Engine,
@@ -139,7 +141,7 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="The bundle folder to write.")],
     quantize: Annotated[
         Quantize, typer.Option(help="int8 (dynamic, or weight-only if that drifts) or none (fp32).")
-    ] = Quantize.int8,
+    ] = INT8,
     data: Annotated[
         Path | None,
         typer.Option(help="The run's labeled file, if it moved (the parity gate's rows)."),
@@ -226,7 +228,7 @@ def predict(
     amount_convention: Annotated[
         AmountConvention,
         typer.Option(help="outflow_negative (default) or outflow_positive (Plaid)."),
-    ] = AmountConvention.outflow_negative,
+    ] = OUTFLOW_NEGATIVE,
     chunk_size: Annotated[
         int, typer.Option(min=1, help="Rows read and written at a time.")
     ] = 10_000,

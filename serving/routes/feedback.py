@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from categorizer.schema import MAX_DESCRIPTION_CHARS
 from categorizer.taxonomy import Taxonomy
@@ -25,7 +26,7 @@ MAX_CORRECTIONS = 1000
 MAX_ID_CHARS = 256
 NOT_CONFIGURED = "feedback is not configured: set CATEGORIZER_FEEDBACK_DB"
 _NON_BLANK = r"[^\s\x1c-\x1f\x85]"  # what Python's str.strip keeps, in ECMA regex terms
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "corrections": [
         {
             "id": "t1",

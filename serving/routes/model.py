@@ -22,7 +22,7 @@ from serving.schemas import (
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", dependencies=[RequireKey])
-_READ_ERRORS = {code: ERROR_RESPONSES[code] for code in (401, 503)}
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {code: ERROR_RESPONSES[code] for code in (401, 503)}
 
 
 @router.get(
@@ -78,8 +78,8 @@ async def get_categories(models: ModelsDep) -> dict[str, Any]:
     responses={
         400: {"model": ErrorMessage, "description": "The bundle cannot be loaded (or bad body)."},
         404: {"model": ErrorMessage, "description": "No bundle folder at that path."},
-    }
-    | _READ_ERRORS,
+        **_READ_ERRORS,
+    },
     tags=["admin"],
     summary="Load a model bundle and swap it in without dropping requests",
 )
