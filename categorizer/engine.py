@@ -100,9 +100,11 @@ class Categorizer:
         self._tokenizer = tokenizer
         self._manifest = manifest
         self._threads = threads
-        self.batch_size = batch_size
-        self.abstain_threshold = abstain_threshold
-        self.top_k = top_k
+        # settings are fixed at construction (read-only properties below): a server shares one
+        # engine between requests, so none may change it under another
+        self._batch_size = batch_size
+        self._abstain_threshold = abstain_threshold
+        self._top_k = top_k
         self._labels = tuple(manifest.labels)
         self._primary = tuple(manifest.primary_labels)
         self._to_primary = _primary_matrix(manifest)
@@ -195,6 +197,21 @@ class Categorizer:
         """ONNX Runtime intra-op threads."""
         return self._threads
 
+    @property
+    def batch_size(self) -> int:
+        """Rows per model call."""
+        return self._batch_size
+
+    @property
+    def abstain_threshold(self) -> float:
+        """Below this confidence a prediction is UNCATEGORIZED."""
+        return self._abstain_threshold
+
+    @property
+    def top_k(self) -> int:
+        """Runner-up categories in each `Prediction.top`."""
+        return self._top_k
+
     # -- inference --------------------------------------------------------------------------
 
     def predict(self, transactions: Iterable[TransactionLike]) -> list[Prediction]:
@@ -241,7 +258,7 @@ class Categorizer:
         probs = softmax(logits, self._manifest.temperature)
         primary = self._summed(probs)
         best = probs.argmax(axis=1)
-        k = min(self.top_k, len(self._primary))
+        k = min(self._top_k, len(self._primary))
         top = np.argsort(-primary, axis=1, kind="stable")[:, :k]
         out = []
         for row, label in enumerate(best.tolist()):
@@ -253,7 +270,7 @@ class Categorizer:
                 parent = int(self._manifest.parents[label])
                 category, detailed = self._primary[parent], self._labels[label]
                 confidence = float(primary[row, parent])
-            if confidence < self.abstain_threshold:
+            if confidence < self._abstain_threshold:
                 category, detailed = self._abstain_label, None
             pairs = tuple((self._primary[j], float(primary[row, j])) for j in top[row].tolist())
             out.append(Prediction(category, detailed, confidence, pairs))
@@ -274,8 +291,8 @@ class Categorizer:
             return out
         lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for start in range(0, len(order), self._batch_size):
+            rows = order[start : start + self._batch_size]
             out[rows] = self._run([ids[r] for r in rows.tolist()])
         return out
 

@@ -191,6 +191,15 @@ def test_abstaining_keeps_the_confidence_and_top(tiny_bundle: Path) -> None:
     assert all(len(p.top) == 2 and p.top[0][0] in engine.labels for p in predictions)
 
 
+@pytest.mark.parametrize("setting", ["batch_size", "abstain_threshold", "top_k", "threads"])
+def test_settings_are_fixed_at_load(tiny_bundle: Path, setting: str) -> None:
+    # one engine serves every request of a server: none may change it under another
+    engine = Categorizer.load(tiny_bundle, threads=1, batch_size=8, abstain_threshold=0.3, top_k=2)
+    assert (engine.batch_size, engine.abstain_threshold, engine.top_k) == (8, 0.3, 2)
+    with pytest.raises(AttributeError):
+        setattr(engine, setting, 5)
+
+
 def test_detailed_model_sums_its_primary(detailed_bundle: Path, texts: list[str]) -> None:
     engine = Categorizer.load(detailed_bundle, threads=1, top_k=16)
     manifest = engine.manifest
