@@ -31,6 +31,7 @@ from benchmarks.accuracy import (
     group_metrics,
     variant_metrics,
 )
+from categorizer.text import is_missing
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ def _label_indices(path: Path, frame: Any, column: str, known: list[str], kind: 
     out = np.full(len(frame), -1, dtype=np.int64)
     first_line = 2 if path.suffix.lower() in _CSV_SUFFIXES else 1
     for position, value in enumerate(frame[column].to_numpy(dtype=object)):
-        text = "" if _missing(value) else str(value).strip()
+        text = "" if is_missing(value) else str(value).strip()
         if not text:
             continue
         if text not in index:
@@ -258,12 +259,6 @@ def _countries(values: np.ndarray) -> np.ndarray:
     """Country codes stripped and upper-cased; blanks become `UNKNOWN_COUNTRY`."""
     cleaned = []
     for value in values:
-        text = "" if _missing(value) else str(value).strip().upper()
+        text = "" if is_missing(value) else str(value).strip().upper()
         cleaned.append(text or UNKNOWN_COUNTRY)
     return np.array(cleaned, dtype=object)
-
-
-def _missing(value: Any) -> bool:
-    import pandas as pd
-
-    return value is None or bool(pd.isna(value))

@@ -20,7 +20,7 @@ import numpy as np
 from categorizer.bundle import BundleError, Manifest, load_bundle
 from categorizer.cpus import usable_cpus
 from categorizer.schema import Transaction
-from categorizer.text import MAX_CLEAN_CHARS, TEXT_FORMAT_VERSION, to_model_text
+from categorizer.text import MAX_CLEAN_CHARS, TEXT_FORMAT_VERSION, is_missing, to_model_text
 
 if TYPE_CHECKING:
     from categorizer.taxonomy import Taxonomy
@@ -347,7 +347,7 @@ def _validate(item: Mapping[str, Any], index: int) -> Transaction:
     from pydantic import ValidationError
 
     # Rows of a dataframe carry NaN or pandas' NA for missing values: they mean "unknown".
-    present = {key: value for key, value in item.items() if not _is_missing(value)}
+    present = {key: value for key, value in item.items() if not is_missing(value)}
     try:
         return Transaction.model_validate(present)
     except ValidationError as exc:
@@ -355,14 +355,6 @@ def _validate(item: Mapping[str, Any], index: int) -> Transaction:
         where = ".".join(str(part) for part in first["loc"])
         suffix = f".{where}" if where else ""
         raise ValueError(f"transactions[{index}]{suffix}: {first['msg']}") from None
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return value != value
-    return type(value).__name__ in ("NAType", "NaTType")  # without importing pandas
 
 
 def _primary_matrix(manifest: Manifest) -> np.ndarray | None:

@@ -12,6 +12,8 @@ from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from categorizer.text import DIRECTION_ALIASES, resolve_direction
+
 AmountConvention: TypeAlias = Literal["outflow_negative", "outflow_positive"]
 Direction: TypeAlias = Literal["debit", "credit"]
 
@@ -32,37 +34,8 @@ TRANSACTION_FIELDS: tuple[str, ...] = (
     "amount_convention",
 )
 
-DIRECTION_ALIASES: dict[str, str] = {"dr": "debit", "cr": "credit"}
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
 _MCC_RE = re.compile(r"[0-9]{4}")
-
-
-def resolve_direction(
-    amount: float | None,
-    direction: str | None,
-    convention: str = "outflow_negative",
-) -> Direction | None:
-    """Say whether money went out (debit) or came in (credit).
-
-    Args:
-        amount: The signed amount, or None when unknown.
-        direction: An explicit "debit" or "credit" (or "dr"/"cr"); it wins over the amount's
-            sign.
-        convention: How the amount's sign is to be read ("outflow_negative" or
-            "outflow_positive").
-
-    Returns:
-        "debit", "credit", or None when neither a direction nor a non-zero amount is known.
-    """
-    direction = DIRECTION_ALIASES.get(direction, direction) if direction else None
-    if direction == "debit":
-        return "debit"
-    if direction == "credit":
-        return "credit"
-    if amount is None or amount == 0 or math.isnan(amount):
-        return None
-    outflow = amount < 0 if convention == "outflow_negative" else amount > 0
-    return "debit" if outflow else "credit"
 
 
 class Transaction(BaseModel):

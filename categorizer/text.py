@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from categorizer.schema import Transaction
@@ -116,7 +116,8 @@ _PROCESSOR_PREFIXES = (
 _PREFIX_RE = re.compile(r"^(?:(?:" + "|".join(_PROCESSOR_PREFIXES) + r")(?: |$))+")
 _MASK_KEY = MASK_TOKEN.casefold()
 
-_DIRECTION_ALIASES = {"dr": "debit", "cr": "credit"}  # as categorizer.schema.DIRECTION_ALIASES
+DIRECTION_ALIASES: dict[str, str] = {"dr": "debit", "cr": "credit"}
+"""Bank shorthand for a direction; `resolve_direction` and the schema's validator read it."""
 _BUCKETS = (
     (1.0, "<1"),
     (10.0, "1-10"),
@@ -279,7 +280,9 @@ def to_model_text(txn: "Transaction | Mapping[str, Any]") -> str:
         convention = txn.amount_convention
         mcc = txn.mcc
     parts = [clean_descriptor(_as_text(description))]
-    resolved = _direction(amount, direction.strip().lower() if direction else None, convention)
+    resolved = resolve_direction(
+        amount, direction.strip().lower() if direction else None, convention
+    )
     if resolved:
         parts.append(resolved)
     bucket = amount_bucket(amount)
@@ -291,35 +294,55 @@ def to_model_text(txn: "Transaction | Mapping[str, Any]") -> str:
     return " | ".join(parts)
 
 
-def _direction(amount: float | None, direction: str | None, convention: str) -> str | None:
-    # Mirrors categorizer.schema.resolve_direction (kept here so this module is stdlib-only);
-    # tests check that the two agree.
-    direction = _DIRECTION_ALIASES.get(direction, direction) if direction else None
-    if direction == "debit" or direction == "credit":
-        return direction
-    if amount is None or amount == 0 or amount != amount:
+def resolve_direction(
+    amount: float | None,
+    direction: str | None,
+    convention: str = "outflow_negative",
+) -> Literal["debit", "credit"] | None:
+    """Say whether money went out (debit) or came in (credit): the one owner of that rule.
+
+    Args:
+        amount: The signed amount, or None when unknown.
+        direction: An explicit "debit" or "credit" (or "dr"/"cr"); it wins over the amount's
+            sign.
+        convention: How the amount's sign is to be read ("outflow_negative" or
+            "outflow_positive").
+
+    Returns:
+        "debit", "credit", or None when neither a direction nor a non-zero amount is known.
+    """
+    direction = DIRECTION_ALIASES.get(direction, direction) if direction else None
+    if direction == "debit":
+        return "debit"
+    if direction == "credit":
+        return "credit"
+    if amount is None or amount == 0 or amount != amount:  # unknown, zero or NaN
         return None
-    outflow = amount < 0 if convention != "outflow_positive" else amount > 0
+    outflow = amount > 0 if convention == "outflow_positive" else amount < 0
     return "debit" if outflow else "credit"
 
 
-def _is_missing(value: Any) -> bool:
-    # None, NaN, and pandas' NA/NaT, recognised without importing pandas.
-    if value is None:
+def is_missing(value: Any) -> bool:
+    """Whether a cell holds no value: None, a NaN of any float type, numpy's NaT, or pandas'
+    NA/NaT; recognised without importing pandas or numpy. Text and containers are values."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
-    if isinstance(value, float):
-        return value != value
-    return type(value).__name__ in ("NAType", "NaTType")
+    if isinstance(value, str | bytes | list | tuple | dict) or getattr(value, "ndim", 0) > 0:
+        return False
+    try:
+        return bool(value != value)  # only NaN (and NaT) differ from themselves
+    except (TypeError, ValueError):
+        return False
 
 
 def _as_text(value: Any) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     return value if isinstance(value, str) else str(value)
 
 
 def _as_amount(value: Any) -> float | None:
-    if _is_missing(value) or isinstance(value, bool):
+    if is_missing(value) or isinstance(value, bool):
         return None
     if isinstance(value, str) and not value.strip():
         return None
@@ -331,7 +354,7 @@ def _as_amount(value: Any) -> float | None:
 
 
 def _as_mcc(value: Any) -> str:
-    if _is_missing(value) or isinstance(value, bool):
+    if is_missing(value) or isinstance(value, bool):
         return ""
     if isinstance(value, float):
         if not value.is_integer():

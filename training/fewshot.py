@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from categorizer.taxonomy import Taxonomy
-from categorizer.text import to_model_text
+from categorizer.text import is_missing, to_model_text
 from training.teachers.base import Example
 
 if TYPE_CHECKING:
@@ -259,18 +259,8 @@ def _renamed(record: dict[str, Any], description: Any) -> dict[str, Any]:
 
 
 def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and value != value:
-        return True
-    try:
-        import pandas as pd
-
-        if value is pd.NA or value is pd.NaT:
-            return True
-    except ImportError:  # pragma: no cover - pandas comes with the train extra
-        pass
-    return isinstance(value, str) and not value.strip()
+    """No value, or blank text."""
+    return is_missing(value) or (isinstance(value, str) and not value.strip())
 
 
 def _check_label(value: Any, taxonomy: Taxonomy, source: str, column: str, row: int) -> str:

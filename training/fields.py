@@ -22,6 +22,7 @@ from categorizer.schema import (
     MAX_DESCRIPTION_CHARS,
     normalise_mcc,
 )
+from categorizer.text import is_missing
 from training.amounts import AMOUNT_EXPECTED, PLAIN_NUMBER, parse_amount
 from training.errors import AmountError
 
@@ -51,16 +52,8 @@ _OTHER_DATE_FORMATS = (
 )
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str | list | dict | tuple | np.ndarray):
-        return False
-    return bool(pd.isna(value))
-
-
 def cell_text(value: Any) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     if isinstance(value, str):
         return value
@@ -127,9 +120,7 @@ def _amount_values(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, Errors]:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_missing(value)
-    )
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not is_missing(value)
 
 
 def parse_amounts(
@@ -270,7 +261,7 @@ def parse_mccs(raw: pd.Series) -> tuple[pd.Series, Errors]:
     errors = {}
     for pos, value in enumerate(raw.tolist()):
         try:
-            values.append(None if _is_missing(value) else normalise_mcc(value))
+            values.append(None if is_missing(value) else normalise_mcc(value))
         except ValueError as exc:
             errors[pos] = str(exc)
             values.append(None)

@@ -224,3 +224,15 @@ def test_descriptor_key_examples() -> None:
 def test_descriptor_key_is_invariant_to_digit_changes(text: str, rng: random.Random) -> None:
     changed = "".join(rng.choice("0123456789") if ch in "0123456789" else ch for ch in text)
     assert descriptor_key(text) == descriptor_key(changed)
+
+
+def test_is_missing_knows_every_empty_cell_and_nothing_else() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from categorizer.text import is_missing
+
+    empty = [None, float("nan"), np.float32("nan"), np.datetime64("NaT"), pd.NA, pd.NaT]
+    values = ["", "  ", "x", 0, 0.0, False, [], (), {}, np.array([np.nan]), np.int64(3)]
+    assert all(is_missing(value) for value in empty)
+    assert not any(is_missing(value) for value in values)
