@@ -140,13 +140,15 @@ def _combine(seed_labels: Path, selected_labels: Path, out: Path) -> int:
     A meta.json with the labels' taxonomy fingerprint goes beside it, so that training checks
     the taxonomy as it does for a file from `label_file`.
     """
+    from training.label_output import meta_path
+
     frames = [pd.read_parquet(seed_labels), pd.read_parquet(selected_labels)]
     combined = pd.concat(frames, ignore_index=True)
     combined.to_parquet(out, index=False)
-    meta = json.loads(seed_labels.with_name(seed_labels.name + ".meta.json").read_text())
+    meta = json.loads(meta_path(seed_labels).read_text())
     sources = [str(seed_labels), str(selected_labels)]
     summary = {"taxonomy": meta["taxonomy"], "sources": sources, "rows": len(combined)}
-    out.with_name(out.name + ".meta.json").write_text(json.dumps(summary, indent=2) + "\n")
+    meta_path(out).write_text(json.dumps(summary, indent=2) + "\n")
     return len(combined)
 
 

@@ -315,7 +315,9 @@ def _run_student(run: Path) -> dict[str, Any]:
 
 
 def _meta_beside(data_path: Path) -> Path | None:
-    meta = Path(f"{data_path}.meta.json")
+    from training.label_output import meta_path
+
+    meta = meta_path(data_path)
     return meta if meta.is_file() else None
 
 

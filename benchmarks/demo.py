@@ -124,7 +124,9 @@ def shipped_teacher_labels(out: Path, shipped: Path = TEACHER_OUTPUTS) -> Path:
     """
     import hashlib
 
-    meta = json.loads(Path(f"{shipped}.meta.json").read_text(encoding="utf-8"))
+    from training.label_output import meta_path
+
+    meta = json.loads(meta_path(shipped).read_text(encoding="utf-8"))
     digest = hashlib.sha256(Path(shipped).read_bytes()).hexdigest()
     if digest != meta.get("sha256"):
         raise ValueError(
@@ -133,7 +135,7 @@ def shipped_teacher_labels(out: Path, shipped: Path = TEACHER_OUTPUTS) -> Path:
         )
     shutil.copyfile(shipped, out)
     meta |= {"output": str(out), "shipped_from": str(shipped)}
-    Path(f"{out}.meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    meta_path(out).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return out
 
 
@@ -165,7 +167,9 @@ def shipped_real_labels(
         for c in ("description", "category")
     )
     if not same:
-        meta = json.loads(Path(f"{shipped}.meta.json").read_text(encoding="utf-8"))
+        from training.label_output import meta_path
+
+        meta = json.loads(meta_path(shipped).read_text(encoding="utf-8"))
         raise ValueError(
             f"{shipped} labels other rows than {dev_set} holds ({len(labels):,} rows, the dev "
             f"set {len(dev):,}): regenerate it with: {meta['regenerate']}"
@@ -224,13 +228,14 @@ def _bench(
     console: Console,
 ) -> dict[str, Path]:
     from benchmarks.bench import BenchConfig, run_bench
+    from training.label_output import meta_path
 
     bench = BenchConfig(
         bundle=runs["bundle"],
         out=out / "report",
         run=runs["run"],
         compare={"oracle student (onnx int8)": runs["oracle"]},
-        teacher_meta=Path(f"{labels}.meta.json"),
+        teacher_meta=meta_path(labels),
         real_data=real_labels,
         calls=30 if config.fast else 200,
         batches=3 if config.fast else 20,

@@ -19,6 +19,7 @@ import pandas as pd
 from categorizer.taxonomy import Taxonomy
 from categorizer.text import to_model_text
 from training.errors import DataError, SplitError
+from training.label_output import meta_path
 from training.losses import IGNORE_INDEX
 from training.splits import SPLITS, descriptor_keys, split_frame
 from training.train_config import TrainConfig
@@ -246,7 +247,7 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _check_taxonomy(path: Path, taxonomy: Taxonomy) -> None:
-    meta = path.with_name(path.name + ".meta.json")
+    meta = meta_path(path)
     if not meta.is_file():
         logger.warning("%s has no %s: cannot check its taxonomy fingerprint", path, meta.name)
         return

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from training.gate import GateConfig, GateResult, judge, scores
+from training.label_output import meta_path
 from training.train_config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -154,8 +155,8 @@ def merge_labels(
     merged = pd.concat(parts, ignore_index=True, sort=False)
     path = out / "merged.parquet"
     merged.to_parquet(path, index=False)
-    meta = json.loads(Path(f"{base_path}.meta.json").read_text(encoding="utf-8"))
-    Path(f"{path}.meta.json").write_text(json.dumps({"taxonomy": meta["taxonomy"]}), "utf-8")
+    meta = json.loads(meta_path(base_path).read_text(encoding="utf-8"))
+    meta_path(path).write_text(json.dumps({"taxonomy": meta["taxonomy"]}), "utf-8")
     rows = {
         "base": len(base_frame),
         "new": len(new),
