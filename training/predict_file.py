@@ -12,6 +12,7 @@ at the end, so a failure never leaves a half-written file.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -120,8 +121,7 @@ def predict_file(
     rejects = Path(rejects_path) if rejects_path else out.with_name(f"{out.stem}.rejects.csv")
     chunks, total = open_chunks(input, encoding, chunk_size)
     writer = _Writer(out)
-    confidence_sum = 0.0
-    counts: Counter[str] = Counter()
+    tally = Tally()
     try:
         mapping: dict[str, str] | None = None
         for chunk in chunks:
@@ -130,23 +130,17 @@ def predict_file(
                 summary.mapped_columns = dict(mapping)
             result = predict_chunk(engine, chunk, mapping, input, amount_convention, skip_bad_rows)
             if len(result.rejects):
-                _append_rejects(result.rejects, rejects, first=summary.rejected == 0)
-                summary.rejected += len(result.rejects)
+                _append_rejects(result.rejects, rejects, first=tally.rejected == 0)
                 summary.rejects_path = rejects
-            predictions = result.predictions
             writer.write(result.table)
-            counts.update(p.category for p in predictions)
-            confidence_sum += sum(p.confidence for p in predictions)
-            summary.abstained += sum(p.confidence < engine.abstain_threshold for p in predictions)
-            summary.rows += len(predictions)
+            tally.add(result, engine.abstain_threshold)
             if progress is not None:
-                progress(summary.rows + summary.rejected, total)
+                progress(tally.rows + tally.rejected, total)
         writer.close(commit=True)
     finally:
         writer.close(commit=False)
     summary.seconds = time.perf_counter() - started
-    summary.categories = dict(counts.most_common())
-    summary.mean_confidence = confidence_sum / summary.rows if summary.rows else 0.0
+    tally.finish(summary)
     logger.info(
         "categorized %d rows of %s in %.1f s; %d rejected",
         summary.rows,
@@ -191,6 +185,54 @@ class ChunkResult:
     table: pa.Table
     predictions: list[Prediction]
     rejects: pd.DataFrame
+
+
+@dataclass
+class Tally:
+    """What categorized chunks add up to: the one tally of local and Ray `predict`.
+
+    A Ray actor tallies its unit and ships it as a row (`to_row`); the driver merges the rows.
+    """
+
+    rows: int = 0
+    rejected: int = 0
+    abstained: int = 0
+    confidence_sum: float = 0.0
+    categories: Counter[str] = field(default_factory=Counter)
+
+    def add(self, done: ChunkResult, abstain_threshold: float) -> None:
+        """Count one categorized chunk."""
+        predictions = done.predictions
+        self.rows += len(predictions)
+        self.rejected += len(done.rejects)
+        self.abstained += sum(p.confidence < abstain_threshold for p in predictions)
+        self.confidence_sum += sum(p.confidence for p in predictions)
+        self.categories.update(p.category for p in predictions)
+
+    def merge(self, other: Tally) -> None:
+        """Add another tally (a Ray unit's) to this one."""
+        self.rows += other.rows
+        self.rejected += other.rejected
+        self.abstained += other.abstained
+        self.confidence_sum += other.confidence_sum
+        self.categories.update(other.categories)
+
+    def to_row(self) -> dict[str, Any]:
+        """The tally as columns of a Ray summary row (categories as JSON text)."""
+        counts = {k: getattr(self, k) for k in ("rows", "rejected", "abstained", "confidence_sum")}
+        return counts | {"categories": json.dumps(dict(self.categories))}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Tally:
+        """The tally `to_row` wrote."""
+        counts = Counter(json.loads(row["categories"]))
+        return cls(row["rows"], row["rejected"], row["abstained"], row["confidence_sum"], counts)
+
+    def finish(self, summary: Any) -> None:
+        """Write the totals into a `PredictSummary` or `RayPredictSummary`."""
+        summary.rows, summary.rejected, summary.abstained = self.rows, self.rejected, self.abstained
+        summary.categories = dict(self.categories.most_common())
+        summary.mean_confidence = self.confidence_sum / self.rows if self.rows else 0.0
 
 
 def predict_chunk(

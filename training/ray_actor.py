@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import pyarrow.fs as pafs
 
 from training.errors import DataError
 from training.file_chunks import Chunk, open_chunks
-from training.predict_file import ChunkResult, column_mapping, predict_chunk, rejects_frame
+from training.predict_file import ChunkResult, Tally, column_mapping, predict_chunk, rejects_frame
 from training.ray_units import REJECTS
 from training.readers import PARQUET_SUFFIXES, RawFrame, broken_frame
 
@@ -68,7 +67,7 @@ class PredictActor:
     def _run(self, unit: dict[str, Any]) -> dict[str, Any]:
         """Categorize one unit into its partition; its summary row (an error as data)."""
         result = empty_result(unit["file_index"])
-        counts: Counter[str] = Counter()
+        tally = Tally()
         writer: _PartWriter | None = None
         rejects: list[Any] = []
         try:
@@ -79,7 +78,7 @@ class PredictActor:
                 writer.write(done.table)
                 if len(done.rejects):
                     rejects.append(done.rejects)
-                self._tally(result, counts, done)
+                tally.add(done, self.engine.abstain_threshold)
         except DataError as exc:
             result["error"] = error_to_json(exc)
         finally:
@@ -90,8 +89,7 @@ class PredictActor:
             import pandas as pd
 
             self._write_rejects(pd.concat(rejects), Path(writer.path).with_suffix(".csv").name)
-        result["categories"] = json.dumps(dict(counts))
-        return result
+        return result | tally.to_row()
 
     def _predicted(
         self, unit: dict[str, Any], result: dict[str, Any]
@@ -116,15 +114,6 @@ class PredictActor:
                     options["skip_bad_rows"],
                 ),
             )
-
-    def _tally(self, result: dict[str, Any], counts: Counter[str], done: ChunkResult) -> None:
-        predictions = done.predictions
-        counts.update(p.category for p in predictions)
-        result["rows"] += len(predictions)
-        result["rejected"] += len(done.rejects)
-        result["confidence_sum"] += sum(p.confidence for p in predictions)
-        threshold = self.engine.abstain_threshold
-        result["abstained"] += sum(p.confidence < threshold for p in predictions)
 
     def _write_rejects(self, rejects: Any, name: str) -> None:
         folder = f"{self.out_path}/{REJECTS}"

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from training.predict_file import CHUNK_ROWS
+from training.predict_file import CHUNK_ROWS, Tally
 from training.ray_actor import PredictActor, error_from_json
 from training.ray_units import (
     SUCCESS,
@@ -301,23 +300,17 @@ def _collect(
     dataset: Any, summary: RayPredictSummary, total: int | None, progress: Progress | None
 ) -> None:
     """Run the pipeline, adding up the units' summary rows as they arrive."""
-    counts: Counter[str] = Counter()
-    confidence_sum = 0.0
+    tally = Tally()
     mapped: dict[int, dict[str, str]] = {}
     for row in dataset.iter_rows():
         if row["error"]:
             raise error_from_json(row["error"])
-        summary.rows += row["rows"]
-        summary.rejected += row["rejected"]
-        summary.abstained += row["abstained"]
+        tally.merge(Tally.from_row(row))
         summary.partitions += row["partitions"]
-        confidence_sum += row["confidence_sum"]
-        counts.update(json.loads(row["categories"]))
         mapped.setdefault(row["file_index"], json.loads(row["mapped_columns"]))
         if progress is not None:
-            progress(summary.rows + summary.rejected, total)
-    summary.categories = dict(counts.most_common())
-    summary.mean_confidence = confidence_sum / summary.rows if summary.rows else 0.0
+            progress(tally.rows + tally.rejected, total)
+    tally.finish(summary)
     summary.mapped_columns = mapped.get(0, {}) if summary.files else {}
 
 

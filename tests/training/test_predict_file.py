@@ -177,3 +177,19 @@ def test_bad_paths_are_refused(
         (tmp_path / existing).write_text("Memo\nUBER\n", encoding="utf-8")
     with pytest.raises(DataError, match=message):
         predict_file(engine, tmp_path / name, tmp_path / out)
+
+
+def test_a_tally_survives_the_trip_through_a_ray_summary_row() -> None:
+    from training.predict_file import PredictSummary, Tally
+
+    first = Tally(rows=3, rejected=1, abstained=1, confidence_sum=2.4)
+    first.categories.update({"TRAVEL": 2, "INCOME": 1})
+    second = Tally.from_row(Tally(rows=1, confidence_sum=0.6).to_row())
+    second.categories.update({"TRAVEL": 1})
+    first.merge(Tally.from_row(second.to_row()))
+    summary = PredictSummary(input=Path("in.csv"), output=Path("out.parquet"))
+    first.finish(summary)
+    assert (summary.rows, summary.rejected, summary.abstained) == (4, 1, 1)
+    assert summary.categories == {"TRAVEL": 3, "INCOME": 1}
+    assert list(summary.categories) == ["TRAVEL", "INCOME"]  # most frequent first
+    assert summary.mean_confidence == pytest.approx(0.75)
