@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Raises:
         ValueError: No bundle is configured (and no registry with a promoted version).
-        RegistryUnreadable: The configured registry cannot be read.
+        RegistryError: The configured registry cannot be read.
     """
     settings = resolve_bundle(settings or Settings())
     if settings.bundle is None:

@@ -36,18 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from categorizer.bundle import MANIFEST_FILE, BundleError, file_sha256, load_bundle
-from categorizer.errors import InputError
+from categorizer.registry_file import (
+    REGISTRY_FILE,
+    REGISTRY_FORMAT,
+    RegistryError,
+    read_registry,
+)
 from training.errors import DataError
 
-REGISTRY_FORMAT = "registry/1"
-REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
 _VERSION_RE = re.compile(r"v([1-9][0-9]*)")
 _FIX = "restore it from a backup, or move the folder aside and register the bundles again"
-
-
-class RegistryError(InputError):
-    """A registry file is unreadable or inconsistent, or a registry operation is refused."""
 
 
 class UnknownVersionError(RegistryError, KeyError):
@@ -279,25 +278,7 @@ class Registry:
 
     def _read(self) -> dict[str, Any]:
         """registry.json, checked for shape (not each version: `_parse_versions` does that)."""
-        try:
-            state = json.loads(self.file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RegistryError(
-                f"{self.file} is missing; open the folder with Registry.open to create it"
-            ) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RegistryError(f"{self.file} is not valid JSON ({exc}); {_FIX}") from None
-        if not isinstance(state, dict) or state.get("format") != REGISTRY_FORMAT:
-            found = state.get("format") if isinstance(state, dict) else type(state).__name__
-            raise RegistryError(
-                f"{self.file}: field 'format' must be {REGISTRY_FORMAT!r}, got {found!r}; {_FIX}"
-            )
-        if not isinstance(state.get("versions"), list):
-            raise RegistryError(f"{self.file}: field 'versions' must be a list; {_FIX}")
-        promoted = state.get("promoted")
-        if promoted is not None and not isinstance(promoted, str):
-            raise RegistryError(f"{self.file}: field 'promoted' must be a string or null; {_FIX}")
-        return state
+        return read_registry(self.root)
 
     def _write(self, state: dict[str, Any]) -> None:
         """Replace registry.json atomically: a temp file in the same folder, fsynced, renamed."""

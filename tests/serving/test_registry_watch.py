@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from serving.registry_watch import RegistryUnreadable, promoted_bundle, resolve_bundle
+from categorizer.registry_file import RegistryError
+from serving.registry_watch import promoted_bundle, resolve_bundle
 from serving.settings import Settings
 
 pytest.importorskip("torch")  # the registry writer lives in training
@@ -31,12 +32,16 @@ def test_promoted_bundle_follows_the_registry(tiny_bundle: Path, tmp_path: Path)
 
 
 def test_unreadable_registries_are_named(tmp_path: Path) -> None:
-    with pytest.raises(RegistryUnreadable, match=r"registry\.json"):
+    with pytest.raises(RegistryError, match=r"registry\.json"):
         promoted_bundle(tmp_path)
-    (tmp_path / "registry.json").write_text(json.dumps({"promoted": "v9", "versions": []}))
-    with pytest.raises(RegistryUnreadable, match="'v9' is not among its versions"):
+    (tmp_path / "registry.json").write_text(
+        json.dumps({"format": "registry/1", "promoted": "v9", "versions": []})
+    )
+    with pytest.raises(RegistryError, match="'v9' is not among its versions"):
         promoted_bundle(tmp_path)
-    (tmp_path / "registry.json").write_text(json.dumps({"promoted": None, "versions": []}))
+    (tmp_path / "registry.json").write_text(
+        json.dumps({"format": "registry/1", "promoted": None, "versions": []})
+    )
     with pytest.raises(ValueError, match="no promoted version yet"):
         resolve_bundle(Settings(registry=tmp_path))
 
