@@ -152,22 +152,19 @@ def test_prefix_cache_gives_the_plain_path_probabilities(tiny: HFTeacher, tiny_m
     cached = tiny.label(requests)
     assert tiny.prefix_cache, "the cached path fell back to the plain one"
     _close(cached, plain.label(requests))
-    prompt = tiny._tokenize(tiny.prompt.messages(TEXTS[0]))
-    assert len(prompt.prefix) > 10 * len(prompt.suffix)  # the system message is most of it
+    system, user = tiny.prompt.messages(TEXTS[0])
+    assert len(system["content"]) > 10 * len(user["content"])  # the shared prefix is most of it
 
 
-def test_mixed_prefixes_in_one_batch_equal_the_plain_path(tiny: HFTeacher) -> None:
-    messages = [
-        tiny.prompt.messages(TEXTS[0], SHOTS),
-        tiny.prompt.detailed_messages(TEXTS[0], "FOOD_AND_DRINK", SHOTS),
-        tiny.prompt.detailed_messages(TEXTS[1], "INCOME"),
-        tiny.prompt.detailed_messages(TEXTS[2], "FOOD_AND_DRINK"),
-    ]
-    prompts = [tiny._tokenize(m) for m in messages]
-    assert len({len(p.prefix) for p in prompts}) == 3
-    cached = tiny._forward_cached(prompts)
-    plain = tiny._forward_plain([list(p.prefix) + p.suffix for p in prompts])
-    assert torch.allclose(cached, plain, atol=1e-5)
+def test_mixed_prefixes_in_one_batch_equal_the_plain_path(tiny: HFTeacher, tiny_model: str) -> None:
+    # one batch: few-shot and zero-shot primary prompts, then each row's detailed prompt (one
+    # system prefix per primary), all through the cache, against the plain path
+    plain = HFTeacher(
+        tiny_model, default_taxonomy(), batch_size=4, prefix_cache=False, device="cpu"
+    )
+    requests = [*_requests(TEXTS[:2], SHOTS), *_requests(TEXTS[2:4])]
+    _close(tiny.label(requests), plain.label(requests), tol=1e-5)
+    assert tiny.prefix_cache, "the cached path fell back to the plain one"
 
 
 def test_a_batch_equals_its_rows_one_by_one(tiny: HFTeacher) -> None:
@@ -298,9 +295,6 @@ def test_smollm2_labels_batches_like_single_rows(smol: HFTeacher) -> None:
 
 @pytest.mark.slow
 def test_smollm2_prefix_cache_equals_plain_path(smol: HFTeacher) -> None:
-    prompts = [smol._tokenize(smol.prompt.messages(t)) for t in TEXTS[:2]]
-    assert prompts[0].prefix == prompts[1].prefix
-    assert len(prompts[0].prefix) > 5 * len(prompts[0].suffix)
-    cached = smol._forward_cached(prompts)
-    plain = smol._forward_plain([list(p.prefix) + p.suffix for p in prompts])
-    assert torch.allclose(cached, plain, atol=1e-4)
+    plain = HFTeacher("smollm2", default_taxonomy(), batch_size=4, prefix_cache=False, device="cpu")
+    requests = _requests(TEXTS[:2])
+    _close(smol.label(requests), plain.label(requests))
