@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -37,6 +37,9 @@ from training.label_output import (
 )
 from training.teacher_cache import LabelCache, cache_key
 from training.teachers.base import Example, LabelRequest, Teacher, TeacherResult
+
+if TYPE_CHECKING:
+    from training.fewshot import ExampleRetriever
 
 __all__ = [
     "META_FORMAT",
@@ -112,7 +115,7 @@ def label_file(
     *,
     taxonomy: Taxonomy | None = None,
     columns: Mapping[str, str] | None = None,
-    examples: str | Path | Any | None = None,
+    examples: str | Path | ExampleRetriever | None = None,
     k: int = 4,
     limit: int | None = None,
     cache_path: str | Path | None = None,
@@ -203,7 +206,9 @@ def label_file(
     return run
 
 
-def _read(path: Path, columns: Mapping[str, str] | None, limit: int | None, teacher: Any) -> Any:
+def _read(
+    path: Path, columns: Mapping[str, str] | None, limit: int | None, teacher: Teacher
+) -> pd.DataFrame:
     # a blank amount is an unknown amount (the prompt leaves out direction and range), as in
     # `predict`: exports without amounts, such as most of the real dev set's sources, still label
     frame = read_transactions(path, columns=columns, require_amount=False).frame
@@ -223,8 +228,8 @@ def _read(path: Path, columns: Mapping[str, str] | None, limit: int | None, teac
 
 
 def _examples(
-    examples: str | Path | Any | None, k: int, taxonomy: Taxonomy, prompt_version: str
-) -> tuple[Any, str]:
+    examples: str | Path | ExampleRetriever | None, k: int, taxonomy: Taxonomy, prompt_version: str
+) -> tuple[ExampleRetriever | None, str]:
     """The few-shot retriever (or None) and the prompt version that goes into keys.
 
     The version names the example set and k: a teacher built with ``examples_id`` already says
@@ -241,7 +246,7 @@ def _examples(
     return retriever, f"{prompt_version}/{examples_id}"
 
 
-def load_examples(path: str | Path, taxonomy: Taxonomy) -> Any:
+def load_examples(path: str | Path, taxonomy: Taxonomy) -> ExampleRetriever:
     """A `training.fewshot.ExampleRetriever` over a labeled seed file.
 
     Raises:
@@ -259,7 +264,7 @@ def load_examples(path: str | Path, taxonomy: Taxonomy) -> Any:
         raise DataError(path, reason) from None
 
 
-def examples_id_of(retriever: Any, k: int) -> str:
+def examples_id_of(retriever: ExampleRetriever, k: int) -> str:
     """The few-shot part of a prompt version, ``"fs<k>-<retriever id>"``."""
     if hasattr(retriever, "examples_id"):
         return str(retriever.examples_id(k))
@@ -335,7 +340,7 @@ def _requests(
     batch: Sequence[tuple[str, list[int]]],
     texts: Sequence[str],
     frame: pd.DataFrame,
-    retriever: Any,
+    retriever: ExampleRetriever | None,
     k: int,
 ) -> list[LabelRequest]:
     """One batch of distinct transactions as requests (text, few-shot examples, input row)."""

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,12 @@ import pyarrow.parquet as pq
 
 from training.gate import GateConfig, GateResult, judge, scores
 from training.label_output import meta_path
+from training.teachers.base import Teacher
 from training.train_config import ConfigError
+
+if TYPE_CHECKING:
+    from categorizer.taxonomy import Taxonomy
+    from training.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +56,14 @@ class RetrainResult:
 def retrain(
     base_run: Path,
     new_file: Path,
-    teacher: Any,
+    teacher: Teacher,
     out: Path,
     *,
     from_scratch: bool = False,
     feedback: pd.DataFrame | None = None,
     feedback_weight: int = 3,
     gate: GateConfig | None = None,
-    registry: Any = None,
+    registry: Registry | None = None,
     overrides: dict[str, Any] | None = None,
     cache: Path | None = None,
 ) -> RetrainResult:
@@ -116,7 +121,7 @@ def merge_labels(
     feedback_weight: int,
     out: Path,
     *,
-    taxonomy: Any,
+    taxonomy: Taxonomy,
 ) -> tuple[Path, dict[str, int]]:
     """The base run's labeled rows (with their splits), the new rows not already there (split
     afresh) and the feedback rows (train split); written to OUT/merged.parquet.
@@ -179,7 +184,7 @@ def _dedup_keys(frame: pd.DataFrame) -> pd.Series:
     return dedup_key(frame)
 
 
-def _feedback_rows(feedback: pd.DataFrame, weight: int, taxonomy: Any) -> pd.DataFrame:
+def _feedback_rows(feedback: pd.DataFrame, weight: int, taxonomy: Taxonomy) -> pd.DataFrame:
     """Corrections as one-hot labeled training rows, each repeated `weight` times."""
     labels = list(taxonomy.labels)
     probs = [[1.0 if label == category else 0.0 for label in labels] for category in
@@ -204,7 +209,7 @@ def _train(
     run_dir: Path,
     from_scratch: bool,
     overrides: dict[str, Any],
-    taxonomy: Any,
+    taxonomy: Taxonomy,
 ) -> None:
     from training.distill import train
     from training.train_config import load_config
@@ -220,7 +225,7 @@ def _train(
 
 
 def _compare(
-    merged: Path, base_bundle: Path, bundle: Path, taxonomy: Any, gate: GateConfig
+    merged: Path, base_bundle: Path, bundle: Path, taxonomy: Taxonomy, gate: GateConfig
 ) -> tuple[GateResult, dict[str, Any]]:
     """Gate on the base test split; report the new data's test split."""
     from categorizer.engine import Categorizer
@@ -255,7 +260,7 @@ def _gold(rows: pd.DataFrame, labels: Sequence[str]) -> np.ndarray | None:
 
 
 def _register(
-    registry: Any, base_bundle: Path, bundle: Path, merged: Path, result: GateResult
+    registry: Registry | None, base_bundle: Path, bundle: Path, merged: Path, result: GateResult
 ) -> tuple[str | None, bool]:
     """Record the new version (and the base first, on an empty registry); promote if passed."""
     if registry is None:
