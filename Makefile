@@ -67,7 +67,7 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install
-	$(BIN)/python -m benchmarks.synth_throughput
+	$(BIN)/python -m benchmarks.measure.synth_throughput
 
 bench-serve: install
 	$(BIN)/python -m benchmarks.serve_load --bundle $(BUNDLE) $(BENCH_SERVE_ARGS)

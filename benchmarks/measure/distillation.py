@@ -7,11 +7,11 @@ calibration error, the best epoch and the wall time. Results go to
 benchmarks/results/distill_<name>.json.
 
     # the demo student on the ground truth as teacher (the oracle teacher)
-    python -m benchmarks.distillation --data gold.parquet --gold-column category \\
+    python -m benchmarks.measure.distillation --data gold.parquet --gold-column category \\
         --config configs/student_demo.toml --name oracle_minilm_l3
     # the T/alpha experiment on an LLM teacher's soft labels
-    python -m benchmarks.distillation --data smollm2_labels.parquet --gold-column category \\
-        --temperatures 1,2,4 --alphas 0,0.5 --name smollm2_grid
+    python -m benchmarks.measure.distillation --data smollm2_labels.parquet \\
+        --gold-column category --temperatures 1,2,4 --alphas 0,0.5 --name smollm2_grid
 
 This is a measurement, not a test: on a shared machine the times vary with the load, which is
 recorded with them.
@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import machine_info
+from benchmarks.measure import RESULTS
 from categorizer.taxonomy import default_taxonomy
 from training.distill import train
 from training.train_config import load_config, parse_overrides
 
-RESULTS = Path(__file__).parent / "results"
 _KEEP = ("rows", "agreement", "accuracy", "macro_f1", "kl", "ece")
 
 

@@ -1,5 +1,5 @@
 """The active-learning benchmark runs its whole protocol (tiny sizes here; the real run is
-``python -m benchmarks.active_learning``)."""
+``python -m benchmarks.measure.active_learning``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from benchmarks.active_learning import Protocol, run_benchmark, table
+from benchmarks.measure.active_learning import Protocol, run_benchmark, table
 
 TINY = {
     "student": "scratch:L1-H64",

@@ -1,4 +1,4 @@
-"""`benchmarks.user_journey`: the 60/40 split of a hand-labeled real file."""
+"""`benchmarks.measure.user_journey`: the 60/40 split of a hand-labeled real file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.user_journey import split_user_file
+from benchmarks.measure.user_journey import split_user_file
 from training.splits import descriptor_keys
 from training.train_config import DEFAULT_DEV_SET
 

@@ -15,8 +15,9 @@ they would get:
 4. each int8 student, and the teacher, is scored on the 40% against the humans' labels (overall
    and per country) and against the teacher's labels of it.
 
-    python -m benchmarks.user_journey --data data/real_dev/real_dev.csv --teacher hf:smollm2 \\
-        --examples seed.parquet --k 4 --mix-weight 1 --mix-weight 4 --name user_journey
+    python -m benchmarks.measure.user_journey --data data/real_dev/real_dev.csv \\
+        --teacher hf:smollm2 --examples seed.parquet --k 4 --mix-weight 1 --mix-weight 4 \\
+        --name user_journey
 
 The teacher's labels are cached (`--cache`), so a rerun labels nothing twice. Results go to
 benchmarks/results/<name>.json. A measurement, not a test.
@@ -35,11 +36,11 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.machine import machine_info
-from benchmarks.students import oracle_labels
+from benchmarks.measure import RESULTS
+from benchmarks.measure.students import oracle_labels
 
 logger = logging.getLogger(__name__)
 
-RESULTS = Path(__file__).parent / "results"
 GOLD_COLUMNS = ("category", "detailed_category")
 """The human labels: kept out of the copy the teacher labels."""
 

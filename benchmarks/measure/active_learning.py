@@ -14,8 +14,9 @@ Each training run splits its own labeled file into train/validation/test (80/10/
 descriptor group), so "rows labeled" counts every row the teacher was paid for. Results go to
 benchmarks/results/active_learning.json.
 
-    python -m benchmarks.active_learning
-    python -m benchmarks.active_learning --budgets 250,500 --strategies entropy,margin,random
+    python -m benchmarks.measure.active_learning
+    python -m benchmarks.measure.active_learning --budgets 250,500 \\
+        --strategies entropy,margin,random
 
 This is a measurement, not a test: on a shared machine the times vary with the load.
 """
@@ -39,8 +40,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.machine import machine_info, write_result
+from benchmarks.measure import RESULTS
 
-RESULTS = Path(__file__).parent / "results"
 TEACHER = "labels:category"
 
 

@@ -3,12 +3,12 @@
 # synthetic corpus, at the demo configuration and at 100k and 200k rows with all 6 MiniLM layers.
 # Step time, throughput and peak memory are in each run's metrics.jsonl / metrics.json.
 #
-# Usage: benchmarks/distill_gpu.sh OUT_DIR [STUDENT]
+# Usage: benchmarks/measure/distill_gpu.sh OUT_DIR [STUDENT]
 #   STUDENT defaults to minilm (the offline package); pass a folder where it is not installed.
 # Each run is capped by RUN_LIMIT seconds, and all of them by the epoch time DEADLINE when set
 # (a leased machine's limit): a capped run keeps its checkpoint and its metrics.jsonl.
 set -uo pipefail
-out=${1:?usage: benchmarks/distill_gpu.sh OUT_DIR [STUDENT]}
+out=${1:?usage: benchmarks/measure/distill_gpu.sh OUT_DIR [STUDENT]}
 student=${2:-minilm}
 limit=${RUN_LIMIT:-240}
 rows=${ROWS:-200000}

@@ -16,8 +16,8 @@ Runtime's multi-threaded results have been seen to differ in the last digits on 
 machine). Results go to benchmarks/results/ray_predict.json with
 the machine's description and its load average before and after.
 
-    python -m benchmarks.ray_predict --bundle runs/bundle
-    python -m benchmarks.ray_predict --bundle runs/bundle --rows 50000 --files 4
+    python -m benchmarks.measure.ray_predict --bundle runs/bundle
+    python -m benchmarks.measure.ray_predict --bundle runs/bundle --rows 50000 --files 4
 
 This is a measurement, not a test: on a shared machine the times vary with the load.
 """
@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import machine_info, write_result
-
-RESULTS = Path(__file__).parent / "results"
+from benchmarks.measure import RESULTS
 
 SCALING = (
     "Each actor is an independent ONNX Runtime session, so on a cluster throughput is about "

@@ -1,6 +1,6 @@
 """How fast the synthetic corpus generates: rows/s for 1,000,000 rows, written to Parquet.
 
-Run with `make bench` or `python -m benchmarks.synth_throughput --n 1000000`. The target is
+Run with `make bench` or `python -m benchmarks.measure.synth_throughput --n 1000000`. The target is
 1,000,000 rows in 60 s or less on 2 cores. Results go to benchmarks/results/synth_throughput.json.
 """
 
@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import machine_info
+from benchmarks.measure import RESULTS
 from training.data import write_frame
 from training.synth import SynthConfig, generate
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def measure(n: int, seed: int, workers: int | None) -> dict:

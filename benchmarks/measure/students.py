@@ -10,7 +10,7 @@ exported to an int8 bundle and measured:
 - batch-64 throughput and batch-1 p50 of the engine on 2 threads;
 - single-transaction HTTP p50 through a real `categorizer serve` on 127.0.0.1.
 
-    python -m benchmarks.students --rows 30000 --student scratch:L2-H128 \\
+    python -m benchmarks.measure.students --rows 30000 --student scratch:L2-H128 \\
         --student "minilm layers=3 lr=3e-4 epochs=3" --name students_30k
 
 A student is a spec followed by `--set`-style overrides. Results go to
@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import machine_info
+from benchmarks.measure import RESULTS
 from training.train_config import DEFAULT_DEV_SET
 
-RESULTS = Path(__file__).parent / "results"
 REAL_DEV = DEFAULT_DEV_SET
 _BASE = {"gold_column": "category", "hard_targets": "teacher", "batch_size": 32, "seed": 0}
 

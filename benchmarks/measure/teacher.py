@@ -8,8 +8,8 @@ k most similar examples of a labeled seed set of another seed); `kb` (zero-shot 
 knowledge base's hint on the brand a row names); `fewshot+kb`. Results go to
 benchmarks/results/teacher_<teacher>.json.
 
-    python -m benchmarks.teacher --teacher hf:smollm2 --n 1000
-    python -m benchmarks.teacher --teacher llama:qwen2.5-coder-1.5b --n 300 --real 300 \
+    python -m benchmarks.measure.teacher --teacher hf:smollm2 --n 1000
+    python -m benchmarks.measure.teacher --teacher llama:qwen2.5-coder-1.5b --n 300 --real 300 \
         --modes zeroshot,kb
 
 This is a measurement, not a test: the offline SmolLM2-135M is a very weak teacher, and the
@@ -30,15 +30,13 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.machine import machine_info
+from benchmarks.measure import RESULTS
 from categorizer.taxonomy import default_taxonomy
 from training.data import write_frame
 from training.labeling import Prices, examples_id_of, label_file, load_examples
 from training.synth import SynthConfig, generate
 from training.teachers import make_teacher
 from training.train_config import DEFAULT_DEV_SET
-
-RESULTS = Path(__file__).parent / "results"
-
 
 REAL_DEV = DEFAULT_DEV_SET
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.machine import machine_info
-from benchmarks.synth_throughput import measure
+from benchmarks.measure.synth_throughput import measure
 
 
 def test_measure_reports_rows_and_speed() -> None:

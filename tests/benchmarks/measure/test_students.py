@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from benchmarks.students import parse_student, real_dev_scores
+from benchmarks.measure.students import parse_student, real_dev_scores
 
 
 def test_a_student_is_a_spec_and_overrides() -> None:
