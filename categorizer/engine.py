@@ -371,8 +371,15 @@ def _primary_matrix(manifest: Manifest) -> np.ndarray | None:
         raise BundleError(
             f"bundle {manifest.name}: a detailed model needs one parent index per label"
         )
-    matrix = np.zeros((len(manifest.labels), len(manifest.primary_labels)))
-    matrix[np.arange(len(parents)), np.asarray(parents, dtype=np.int64)] = 1.0
+    return parent_matrix(parents, len(manifest.primary_labels))
+
+
+def parent_matrix(parents: Sequence[int] | np.ndarray, primaries: int) -> np.ndarray:
+    """labels × primaries 0/1 matrix: ``probs @ matrix`` sums each detailed label's probability
+    into its primary. The one owner of that sum (the engine and training's evaluation use it)."""
+    parents = np.asarray(parents, dtype=np.int64)
+    matrix = np.zeros((len(parents), primaries))
+    matrix[np.arange(len(parents)), parents] = 1.0
     return matrix
 
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from categorizer.engine import softmax
+from categorizer.engine import parent_matrix, softmax
 
 _EPS = 1e-12
 
@@ -22,9 +22,7 @@ def primary_probs(
     probs = softmax(logits, temperature)
     if parent_index is None:
         return probs
-    membership = np.zeros((len(parent_index), int(parent_index.max()) + 1))
-    membership[np.arange(len(parent_index)), parent_index] = 1.0
-    return probs @ membership
+    return probs @ parent_matrix(parent_index, int(parent_index.max()) + 1)
 
 
 def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, bins: int = 15) -> float:
