@@ -64,6 +64,11 @@ def _headline_cost(cost: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _points(student: float | None, teacher: float | None) -> float | None:
+    """Student minus teacher, in percentage points; None when either was not measured."""
+    return None if student is None or teacher is None else (student - teacher) * 100
+
+
 def _score(variant: Mapping[str, Any], metric: str) -> float | None:
     return (variant.get("accuracy") or {}).get(metric)
 
@@ -104,12 +109,11 @@ def headline(results: Mapping[str, Any]) -> dict[str, Any]:
     throughput = {"teacher": 1.0 / seconds if seconds else None}
     throughput["student"] = speed.get("batch64_tx_per_s_all")
     throughput["ratio"] = _ratio(throughput["student"], throughput["teacher"])
-    both = teacher_score is not None and student_score is not None
     accuracy = {
         "metric": metric,
         "teacher": teacher_score,
         "student": student_score,
-        "points": (student_score - teacher_score) * 100 if both else None,
+        "points": _points(student_score, teacher_score),
     }
     out = {
         "teacher": None if teacher_variant is None else teacher_variant.get("name"),
@@ -145,7 +149,6 @@ def real_accuracy(results: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     teacher_score = None if teacher is None else _score(teacher, "accuracy")
     student_score = _score(student, "accuracy")
-    both = teacher_score is not None and student_score is not None
     data = real.get("data") or {}
     return {
         "rows": data.get("rows"),
@@ -153,7 +156,7 @@ def real_accuracy(results: Mapping[str, Any]) -> dict[str, Any] | None:
         "teacher": None if teacher is None else teacher.get("name"),
         "teacher_accuracy": teacher_score,
         "student_accuracy": student_score,
-        "points": (student_score - teacher_score) * 100 if both else None,
+        "points": _points(student_score, teacher_score),
         "agreement": _score(student, "agreement"),
     }
 

@@ -325,9 +325,16 @@ def resolve_direction(
 def is_missing(value: Any) -> bool:
     """Whether a cell holds no value: None, a NaN of any float type, numpy's NaT, or pandas'
     NA/NaT; recognised without importing pandas or numpy. Text and containers are values."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+    # the engine calls this for every field of every transaction: the common cases first
+    if value is None:
         return True
-    if isinstance(value, str | bytes | list | tuple | dict) or getattr(value, "ndim", 0) > 0:
+    if isinstance(value, str):
+        return False
+    if isinstance(value, float):
+        return value != value
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(value, bytes | list | tuple | dict) or getattr(value, "ndim", 0) > 0:
         return False
     try:
         return bool(value != value)  # only NaN (and NaT) differ from themselves
