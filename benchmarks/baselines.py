@@ -131,7 +131,7 @@ class ZeroShotEmbedding:
             raise ImportError(
                 f"ZeroShotEmbedding needs torch and transformers: {_INSTALL_HINT}"
             ) from exc
-        from training.students import resolve_student_path
+        from training.distillation.students import resolve_student_path
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")

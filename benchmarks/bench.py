@@ -17,7 +17,7 @@ file, a gold-only file such as the real dev set, or the run's test split (`bench
 * with `--real-data`, every variant (and the teacher, for a teacher's labels of the file) scored
   again on hand-labeled real bank descriptors, per country (`benchmarks.real_data`).
 
-`benchmarks.report.write_report` turns the result into results.json, report.md and report.html.
+`benchmarks.report.page.write_report` turns the result into results.json, report.md and report.html.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class BenchConfig:
 
 def run_bench(config: BenchConfig, step: Step | None = None) -> dict[str, Path]:
     """Measure everything and write the report; returns the written files by name."""
-    from benchmarks.report import write_report
+    from benchmarks.report.page import write_report
 
     results = measure(config, step or (lambda name: None))
     (step or (lambda name: None))("report")
@@ -111,7 +111,7 @@ def run_bench(config: BenchConfig, step: Step | None = None) -> dict[str, Path]:
 
 
 def measure(config: BenchConfig, step: Step) -> dict[str, Any]:
-    """Every figure of the report, as the `benchmarks.report` results dict."""
+    """Every figure of the report, as the `benchmarks.report.page` results dict."""
     from benchmarks.machine import machine_info
     from categorizer.bundle import load_bundle
 
@@ -213,7 +213,7 @@ def _variants(
 
     variants = [bundle_variant(student_name, "student", config.bundle)]
     if config.run is not None:
-        from training.export import export_run
+        from training.export.to_bundle import export_run
 
         other = "int8" if manifest.quantization == "none" else "none"
         step(f"export {other}")
@@ -302,20 +302,20 @@ def _real_set(config: BenchConfig, taxonomy: Any) -> tuple[Any, dict[str, Any], 
 def _run_data(run: Path, taxonomy: Any) -> Any:
     """The run's labeled data, split (and mixed) exactly as training did."""
     from benchmarks.eval_set import load_run_data
-    from training.train_config import load_config
+    from training.distillation.train_config import load_config
 
     config = load_config(run / "train_config.json")
     return load_run_data(run, config, Path(_run_student(run)["data_path"]), taxonomy)
 
 
 def _run_student(run: Path) -> dict[str, Any]:
-    from training.run_info import read_student
+    from training.distillation.run_info import read_student
 
     return read_student(run)
 
 
 def _meta_beside(data_path: Path) -> Path | None:
-    from training.label_output import meta_path
+    from training.labeling.label_output import meta_path
 
     meta = meta_path(data_path)
     return meta if meta.is_file() else None

@@ -105,7 +105,7 @@ def _step(name: str, timings: dict[str, float], console: Console) -> Iterator[No
 
 
 def _synth(out: Path, config: DemoConfig) -> Path:
-    from training.commands import run_synth
+    from training.synthesis.commands import run_synth
 
     corpus = out / "corpus.parquet"
     run_synth(corpus, n=config.rows or 0, seed=config.seed)
@@ -124,7 +124,7 @@ def shipped_teacher_labels(out: Path, shipped: Path = TEACHER_OUTPUTS) -> Path:
     """
     import hashlib
 
-    from training.label_output import meta_path
+    from training.labeling.label_output import meta_path
 
     meta = json.loads(meta_path(shipped).read_text(encoding="utf-8"))
     digest = hashlib.sha256(Path(shipped).read_bytes()).hexdigest()
@@ -155,7 +155,7 @@ def shipped_real_labels(
     """
     import pandas as pd
 
-    from training.train_config import DEFAULT_DEV_SET
+    from training.distillation.train_config import DEFAULT_DEV_SET
 
     dev_set = DEFAULT_DEV_SET if dev_set is None else Path(dev_set)
     shipped_teacher_labels(out, shipped)
@@ -167,7 +167,7 @@ def shipped_real_labels(
         for c in ("description", "category")
     )
     if not same:
-        from training.label_output import meta_path
+        from training.labeling.label_output import meta_path
 
         meta = json.loads(meta_path(shipped).read_text(encoding="utf-8"))
         raise ValueError(
@@ -178,8 +178,8 @@ def shipped_real_labels(
 
 
 def _oracle_labels(corpus: Path, out: Path) -> Path:
-    from training.labeling import label_file
-    from training.teachers import make_teacher
+    from training.labeling.runner import label_file
+    from training.labeling.teachers import make_teacher
 
     teacher = make_teacher("labels:category", _taxonomy(), detailed_column="detailed_category")
     try:
@@ -190,8 +190,8 @@ def _oracle_labels(corpus: Path, out: Path) -> Path:
 
 
 def _train(data: Path, run_dir: Path, config: DemoConfig, *, llm: bool) -> Path:
-    from training.distill import train
-    from training.train_config import load_config
+    from training.distillation.distill import train
+    from training.distillation.train_config import load_config
 
     overrides: dict[str, Any] = {
         "student": config.student,
@@ -214,7 +214,7 @@ def _train(data: Path, run_dir: Path, config: DemoConfig, *, llm: bool) -> Path:
 
 
 def _export(run_dir: Path, out: Path) -> Path:
-    from training.export import export_run
+    from training.export.to_bundle import export_run
 
     return export_run(run_dir, out, quantize="int8").bundle
 
@@ -228,7 +228,7 @@ def _bench(
     console: Console,
 ) -> dict[str, Path]:
     from benchmarks.bench import BenchConfig, run_bench
-    from training.label_output import meta_path
+    from training.labeling.label_output import meta_path
 
     bench = BenchConfig(
         bundle=runs["bundle"],
@@ -249,8 +249,8 @@ def _bench(
 
 def headline_table(results: dict[str, Any]) -> Table:
     """The report's headline (teacher against student) as a rich table, its sentence as title."""
-    from benchmarks.report_sections import headline
-    from benchmarks.report_sections import headline_table as plain_table
+    from benchmarks.report.sections import headline
+    from benchmarks.report.sections import headline_table as plain_table
 
     head = results.get("headline") or headline(results)
     plain = plain_table(head)

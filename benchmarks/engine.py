@@ -72,7 +72,7 @@ Infer = Callable[[Sequence[str]], Any]
 def synthetic_texts(n: int, seed: int) -> list[str]:
     """Model input texts of `n` synthetic transactions."""
     from categorizer.text import to_model_text
-    from training.synth import SynthConfig, generate
+    from training.synthesis.synth import SynthConfig, generate
 
     frame = generate(SynthConfig(n=n, seed=seed, workers=1))
     return [to_model_text(row) for row in frame.to_dict("records")]
@@ -136,8 +136,8 @@ def torch_backend(run: Path) -> tuple[Infer, Callable[[int], None]]:
     import torch
     from transformers import AutoTokenizer
 
-    from training.onnx_export import load_torch_student
-    from training.run_info import read_student
+    from training.distillation.run_info import read_student
+    from training.export.onnx_export import load_torch_student
 
     student = read_student(run)
     tokenizer = AutoTokenizer.from_pretrained(run / "model", local_files_only=True)
@@ -158,7 +158,7 @@ def torch_backend(run: Path) -> tuple[Infer, Callable[[int], None]]:
 def export_missing(run: Path, bundles: list[Path], work: Path) -> dict[str, Path]:
     """Quantization ("int8"/"none") → bundle, exporting the kinds not given."""
     from categorizer.bundle import load_bundle
-    from training.export import export_run
+    from training.export.to_bundle import export_run
 
     found = {load_bundle(b).quantization: b for b in bundles}
     for kind in ("int8", "none"):

@@ -113,7 +113,7 @@ def load_eval_set(path: Path, taxonomy: Any, gold_column: str | None) -> EvalSet
             with a label outside the taxonomy (the message names the file, row and column).
         TaxonomyError: A labeled file labeled with another taxonomy.
     """
-    from training.distill_data import load_eval
+    from training.distillation.distill_data import load_eval
 
     path = Path(path)
     if not _has_teacher_labels(path):
@@ -123,7 +123,7 @@ def load_eval_set(path: Path, taxonomy: Any, gold_column: str | None) -> EvalSet
 
 
 def run_test_split(data: Any, path: Path) -> EvalSet:
-    """The test split of a run's labeled rows (a `training.distill_data.LabeledData`)."""
+    """The test split of a run's labeled rows (`training.distillation.distill_data.LabeledData`)."""
     return _from_labeled(data, data.subset("test"), path, "run test split")
 
 
@@ -132,7 +132,7 @@ def load_run_data(run: Path, config: Any, data_path: Path, taxonomy: Any) -> Any
 
     A mix file that is gone is left out, with a warning (it only adds training rows).
     """
-    from training.mix_data import load_training_data
+    from training.distillation.mix_data import load_training_data
 
     if config.gold_column is None and default_gold(data_path):
         config = dataclasses.replace(config, gold_column=default_gold(data_path))
@@ -181,8 +181,8 @@ def _from_labeled(data: Any, rows: np.ndarray, path: Path, source: str) -> EvalS
 
 def _gold_only(path: Path, taxonomy: Any, gold_column: str) -> EvalSet:
     """A file of gold labels without a teacher: read and checked like any transaction file."""
+    from categorizer.ingest.errors import DataError
     from categorizer.text import to_model_text
-    from training.errors import DataError
 
     frame = _read_gold_file(path)
     if gold_column not in frame.columns:
@@ -220,8 +220,8 @@ def _read_gold_file(path: Path) -> Any:
     Bank exports' other names for it (merchant, memo, ...) are not guessed here: a gold file's
     ``merchant`` column is the merchant, not the descriptor.
     """
-    from training.data import read_transactions
-    from training.errors import DataError
+    from categorizer.ingest.data import read_transactions
+    from categorizer.ingest.errors import DataError
 
     try:
         mapping = {"description": "description"}
@@ -239,7 +239,7 @@ def _label_indices(path: Path, frame: Any, column: str, known: list[str], kind: 
     Raises:
         DataError: A label outside `known`, located by its line (CSV: the header is line 1).
     """
-    from training.errors import DataError
+    from categorizer.ingest.errors import DataError
 
     index = {label: i for i, label in enumerate(known)}
     out = np.full(len(frame), -1, dtype=np.int64)

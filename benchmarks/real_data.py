@@ -8,7 +8,7 @@ teacher is scored too, and every variant's agreement with it is measured.
 
 The block (``results["real_data"]``) holds the file's summary, the teacher's identity from the
 label metadata beside FILE, and one accuracy block per variant (`EvalSet.score`: overall, per
-country, confusion against gold). `benchmarks.report_sections` renders it (*Real bank data*).
+country, confusion against gold). `benchmarks.report.sections` renders it (*Real bank data*).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ FALLBACK = [
 def synthetic_transactions(n: int, seed: int) -> list[dict[str, Any]]:
     """`n` synthetic transactions as API dicts (a fixed handful without the training extra)."""
     try:
-        from training.synth import SynthConfig, generate
+        from training.synthesis.synth import SynthConfig, generate
     except ImportError:
         return [FALLBACK[i % len(FALLBACK)] for i in range(n)]
     frame = generate(SynthConfig(n=n, seed=seed, workers=1))

@@ -94,8 +94,8 @@ def pipeline_tx_per_s(run: Path, texts: Sequence[str], batches: int) -> float:
     from transformers import AutoTokenizer, pipeline
 
     from benchmarks.engine import throughput
-    from training.onnx_export import load_torch_student
-    from training.run_info import read_student
+    from training.distillation.run_info import read_student
+    from training.export.onnx_export import load_torch_student
 
     torch.set_num_threads(usable_cpus())
     student = read_student(run)

@@ -67,7 +67,7 @@ def bundle_variant(name: str, kind: str, bundle: Path) -> Variant:
 def torch_variant(name: str, run: Path, manifest: Any) -> Variant:
     """The run's torch student, fp32, calibrated with its bundle's temperature."""
     from benchmarks.engine import torch_backend
-    from training.evaluation import primary_probs
+    from training.distillation.evaluation import primary_probs
 
     infer, set_threads = torch_backend(run)
     temperature = manifest.temperature

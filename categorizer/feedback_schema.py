@@ -1,5 +1,6 @@
 """The feedback database's identity: shared by the service that writes it (`serving.feedback`)
-and the retraining code that reads it (`training.feedback`), which may not import each other."""
+and the retraining code that reads it (`training.lifecycle.feedback`), which may not import each
+other."""
 
 from __future__ import annotations
 

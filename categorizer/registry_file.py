@@ -1,6 +1,6 @@
 """``registry.json``, the model registry's one file: read here by training and serving alike.
 
-`training.registry` owns the folder (registering, promoting, locking, atomic writes); the
+`training.lifecycle.registry` owns the folder (registering, promoting, locking, atomic writes); the
 service only follows which version is promoted. Both read the file through `read_registry`, so
 a file one accepts the other accepts too.
 """
@@ -34,7 +34,7 @@ def read_registry(root: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RegistryError(
             f"{path} is missing: point at a folder `categorizer retrain --registry` made (or "
-            "open one with training.registry.Registry.open to create it)"
+            "open one with training.lifecycle.registry.Registry.open to create it)"
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RegistryError(f"{path} is not valid JSON ({exc}); {_FIX}") from None

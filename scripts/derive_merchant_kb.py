@@ -687,8 +687,8 @@ _README = """\
 # Merchant knowledge base ({version})
 
 Real-world brands and local-business vocabulary for the synthetic generator and the LLM teacher,
-derived from OpenStreetMap's curated indexes. `training/merchant_kb.py` is the one reader of
-these files (`load_merchant_kb`, `default_merchant_kb`).
+derived from OpenStreetMap's curated indexes. `training/synthesis/merchant_kb.py` is the one reader
+of these files (`load_merchant_kb`, `default_merchant_kb`).
 
 Regenerate (downloads the two pinned npm tarballs once into `~/.cache/txn-categorizer/npm/`,
 checks their sha512 and rewrites every file here byte for byte):

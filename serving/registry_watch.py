@@ -1,7 +1,7 @@
 """Follow a model registry: serve its promoted version, and swap in the next one when promoted.
 
-`training.registry` writes ``registry.json`` atomically (a temp file, then a rename), so a reader
-never sees half a file and needs no lock. The service reads it with the same reader
+`training.lifecycle.registry` writes ``registry.json`` atomically (a temp file, then a rename), so a
+reader never sees half a file and needs no lock. The service reads it with the same reader
 (`categorizer.registry_file`) for two things — which version is promoted, and that version's
 bundle folder — and needs nothing from the training package.
 """

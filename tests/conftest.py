@@ -30,11 +30,11 @@ TINY_RUN_CONFIG = {
 
 def tiny_labeled_file(folder: Path, n: int = 240, seed: int = 31) -> Path:
     """n synthetic rows labeled by the real `labels:category` teacher: a soft-label Parquet."""
+    from categorizer.ingest.data import write_frame
     from categorizer.taxonomy import default_taxonomy
-    from training.data import write_frame
-    from training.labeling import label_file
-    from training.synth import SynthConfig, generate
-    from training.teachers import make_teacher
+    from training.labeling.runner import label_file
+    from training.labeling.teachers import make_teacher
+    from training.synthesis.synth import SynthConfig, generate
 
     taxonomy = default_taxonomy()
     corpus = write_frame(
@@ -57,8 +57,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory (`categorizer train` output) of a tiny scratch mean-pool student."""
     pytest.importorskip("torch")
     from categorizer.taxonomy import default_taxonomy
-    from training.distill import train
-    from training.train_config import TrainConfig
+    from training.distillation.distill import train
+    from training.distillation.train_config import TrainConfig
 
     folder = tmp_path_factory.mktemp("tiny_run")
     labels = tiny_labeled_file(folder)
@@ -71,6 +71,6 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An int8 model bundle (`categorizer export` output) of `tiny_run`; treat it as read-only."""
-    from training.export import export_run
+    from training.export.to_bundle import export_run
 
     return export_run(tiny_run, tmp_path_factory.mktemp("tiny_bundle") / "bundle").bundle

@@ -4,7 +4,7 @@ The protocol, all on synthetic data with the synthetic ground truth as the (free
 (``labels:category``), so that only the choice of rows differs between strategies:
 
 1. a seed student is trained on a small labeled set (synth seed 11) and exported to int8;
-2. for each budget and strategy, `training.active.select_file` picks that many rows of an
+2. for each budget and strategy, `training.lifecycle.active.select_file` picks that many rows of an
    unlabeled pool (synth seed 12) with the seed bundle; the teacher labels them; a new student
    (same config, same seed) is trained on the seed set plus the selected rows and exported;
 3. every bundle is scored on a fixed test set (synth seed 13): accuracy and macro-F1 of its
@@ -54,7 +54,7 @@ class Protocol:
         pool_rows: Unlabeled rows of the pool.
         test_rows: Rows of the fixed test set.
         budgets: Teacher budgets (rows selected from the pool).
-        strategies: Selection strategies (`training.active.STRATEGIES`).
+        strategies: Selection strategies (`training.lifecycle.active.STRATEGIES`).
         seeds: Synth seeds of the seed set, the pool and the test set.
         train: `TrainConfig` fields of every student.
     """
@@ -79,8 +79,8 @@ class Protocol:
 
 def synth_file(n: int, seed: int, path: Path) -> Path:
     """A synthetic corpus of `n` rows (with gold `category`) written to `path`."""
-    from training.data import write_frame
-    from training.synth import SynthConfig, generate
+    from categorizer.ingest.data import write_frame
+    from training.synthesis.synth import SynthConfig, generate
 
     return write_frame(generate(SynthConfig(n=n, seed=seed, workers=1)), path)
 
@@ -88,8 +88,8 @@ def synth_file(n: int, seed: int, path: Path) -> Path:
 def oracle_labels(input: Path, out: Path) -> Path:
     """Soft labels of `input` from the oracle teacher (the gold category, one-hot)."""
     from categorizer.taxonomy import default_taxonomy
-    from training.labeling import label_file
-    from training.teachers import make_teacher
+    from training.labeling.runner import label_file
+    from training.labeling.teachers import make_teacher
 
     taxonomy = default_taxonomy()
     teacher = make_teacher(TEACHER, taxonomy, detailed_column="detailed_category")
@@ -100,9 +100,9 @@ def oracle_labels(input: Path, out: Path) -> Path:
 def train_bundle(labels: Path, folder: Path, train: dict[str, Any]) -> tuple[Path, float]:
     """Train a student on `labels`, export it to int8; the bundle and the seconds it took."""
     from categorizer.taxonomy import default_taxonomy
-    from training.distill import train as distill
-    from training.export import export_run
-    from training.train_config import load_config
+    from training.distillation.distill import train as distill
+    from training.distillation.train_config import load_config
+    from training.export.to_bundle import export_run
 
     started = time.perf_counter()
     config = load_config(None, dict(train))
@@ -128,8 +128,8 @@ def score(bundle: Path, texts: list[str], gold: np.ndarray, threads: int) -> dic
 
 def load_test_set(path: Path) -> tuple[list[str], np.ndarray]:
     """Model texts and gold categories of the test file, read as the pipeline reads files."""
-    from training.active import model_texts
-    from training.data import read_transactions
+    from categorizer.ingest.data import read_transactions
+    from training.lifecycle.active import model_texts
 
     frame = read_transactions(path).frame
     return model_texts(frame), frame["category"].astype(str).to_numpy(dtype=object)
@@ -141,7 +141,7 @@ def _combine(seed_labels: Path, selected_labels: Path, out: Path) -> int:
     A meta.json with the labels' taxonomy fingerprint goes beside it, so that training checks
     the taxonomy as it does for a file from `label_file`.
     """
-    from training.label_output import meta_path
+    from training.labeling.label_output import meta_path
 
     frames = [pd.read_parquet(seed_labels), pd.read_parquet(selected_labels)]
     combined = pd.concat(frames, ignore_index=True)
@@ -162,7 +162,7 @@ def run_arm(
     work: Path,
 ) -> dict[str, Any]:
     """Select, label, retrain, export and score one (budget, strategy) arm."""
-    from training.active import select_file
+    from training.lifecycle.active import select_file
 
     started = time.perf_counter()
     folder = work / f"{strategy}_{budget}"

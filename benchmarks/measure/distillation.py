@@ -31,8 +31,8 @@ from typing import Any
 from benchmarks.machine import machine_info
 from benchmarks.measure import RESULTS
 from categorizer.taxonomy import default_taxonomy
-from training.distill import train
-from training.train_config import load_config, parse_overrides
+from training.distillation.distill import train
+from training.distillation.train_config import load_config, parse_overrides
 
 _KEEP = ("rows", "agreement", "accuracy", "macro_f1", "kl", "ece")
 

@@ -3,12 +3,12 @@
 On the same input (``--rows`` synthetic transactions in ``--files`` Parquet files, or
 ``--input`` FOLDER), this measures rows/s end to end (read, validate, categorize, write) for:
 
-* single-process `predict` (`training.predict_file`, file after file) with 1 thread and with
-  all the CPUs (the CLI's default);
-* `predict --engine ray` (`training.ray_predict`) on a local Ray runtime with every CPU, with 1
-  and 2 actors of 1 thread each, and 1 actor of 2 threads. The runtime is started once, before
-  the timed runs (its start is reported apart); each run includes its actors' start (loading the
-  bundle), as a real run does.
+* single-process `predict` (`categorizer.batch.predict_file`, file after file) with 1 thread and
+  with all the CPUs (the CLI's default);
+* `predict --engine ray` (`categorizer.batch.ray_predict`) on a local Ray runtime with every CPU,
+  with 1 and 2 actors of 1 thread each, and 1 actor of 2 threads. The runtime is started once,
+  before the timed runs (its start is reported apart); each run includes its actors' start (loading
+  the bundle), as a real run does.
 
 It also checks that each Ray output equals the single-process output with the same ONNX Runtime
 threads, row for row, and compares the single-process outputs on 1 and on all threads (ONNX
@@ -72,7 +72,7 @@ def main() -> None:
 
 
 def _synthetic_input(folder: Path, rows: int, files: int) -> Path:
-    from training.synth import SynthConfig, generate
+    from training.synthesis.synth import SynthConfig, generate
 
     folder.mkdir(parents=True)
     per_file = -(-rows // files)
@@ -90,10 +90,10 @@ def run(bundle: Path, source: Path, scratch: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
     import ray
 
+    from categorizer.batch.predict_file import predict_file
+    from categorizer.batch.ray_predict import ray_predict
     from categorizer.cpus import usable_cpus
     from categorizer.engine import Categorizer
-    from training.predict_file import predict_file
-    from training.ray_predict import ray_predict
 
     files = sorted(source.glob("*.parquet"))
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)

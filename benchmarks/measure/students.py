@@ -30,7 +30,7 @@ from typing import Any
 
 from benchmarks.machine import machine_info
 from benchmarks.measure import RESULTS
-from training.train_config import DEFAULT_DEV_SET
+from training.distillation.train_config import DEFAULT_DEV_SET
 
 REAL_DEV = DEFAULT_DEV_SET
 _BASE = {"gold_column": "category", "hard_targets": "teacher", "batch_size": 32, "seed": 0}
@@ -38,7 +38,7 @@ _BASE = {"gold_column": "category", "hard_targets": "teacher", "batch_size": 32,
 
 def parse_student(text: str) -> tuple[str, dict[str, Any]]:
     """ "minilm layers=3 lr=3e-4" -> ("minilm", {"layers": 3, "lr": 3e-4})."""
-    from training.train_config import parse_overrides
+    from training.distillation.train_config import parse_overrides
 
     spec, *pairs = text.split()
     return spec, parse_overrides(pairs)
@@ -47,9 +47,9 @@ def parse_student(text: str) -> tuple[str, dict[str, Any]]:
 def oracle_labels(rows: int, seed: int, work: Path) -> Path:
     """The synthetic corpus labeled by its ground truth (cached in `work`)."""
     from categorizer.taxonomy import default_taxonomy
-    from training.commands import run_synth
-    from training.labeling import label_file
-    from training.teachers import make_teacher
+    from training.labeling.runner import label_file
+    from training.labeling.teachers import make_teacher
+    from training.synthesis.commands import run_synth
 
     out = work / f"oracle_{rows}_{seed}.parquet"
     if out.exists():
@@ -112,9 +112,9 @@ def http_p50(bundle: Path, seconds: float = 8.0) -> dict[str, Any]:
 def run_student(text: str, data: Path, work: Path, texts: list[str]) -> dict[str, Any]:
     """Train, export and measure one student."""
     from categorizer.taxonomy import default_taxonomy
-    from training.distill import train
-    from training.export import export_run
-    from training.train_config import load_config
+    from training.distillation.distill import train
+    from training.distillation.train_config import load_config
+    from training.export.to_bundle import export_run
 
     spec, overrides = parse_student(text)
     name = text.replace(" ", "_").replace(":", "-").replace("=", "").replace("/", "-")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from benchmarks.machine import machine_info
 from benchmarks.measure import RESULTS
-from training.data import write_frame
-from training.synth import SynthConfig, generate
+from categorizer.ingest.data import write_frame
+from training.synthesis.synth import SynthConfig, generate
 
 
 def measure(n: int, seed: int, workers: int | None) -> dict:

@@ -31,12 +31,12 @@ import pandas as pd
 
 from benchmarks.machine import machine_info
 from benchmarks.measure import RESULTS
+from categorizer.ingest.data import write_frame
 from categorizer.taxonomy import default_taxonomy
-from training.data import write_frame
-from training.labeling import Prices, examples_id_of, label_file, load_examples
-from training.synth import SynthConfig, generate
-from training.teachers import make_teacher
-from training.train_config import DEFAULT_DEV_SET
+from training.distillation.train_config import DEFAULT_DEV_SET
+from training.labeling.runner import Prices, examples_id_of, label_file, load_examples
+from training.labeling.teachers import make_teacher
+from training.synthesis.synth import SynthConfig, generate
 
 REAL_DEV = DEFAULT_DEV_SET
 

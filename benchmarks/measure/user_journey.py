@@ -5,7 +5,7 @@ the default student on those labels plus our synthetic corpus, and use the stude
 This script plays that journey on a hand-labeled real file (the real dev set) and measures what
 they would get:
 
-1. split the file 60/40 by descriptor (`training.splits.split_frame`: rows sharing a
+1. split the file 60/40 by descriptor (`categorizer.ingest.splits.split_frame`: rows sharing a
    `descriptor_key` stay together, stratified by the human label so both parts hold every
    category in proportion);
 2. the teacher labels the 60% from a copy without the human labels (it never sees them);
@@ -51,7 +51,7 @@ def split_user_file(data: Path, work: Path, seed: int) -> tuple[Path, Path, dict
     Raises:
         ValueError: The file has no ``description`` or no gold ``category`` column.
     """
-    from training.splits import split_frame
+    from categorizer.ingest.splits import split_frame
 
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)
     for column in ("description", "category"):
@@ -69,8 +69,8 @@ def split_user_file(data: Path, work: Path, seed: int) -> tuple[Path, Path, dict
 def label_with_teacher(inputs: list[Path], args: argparse.Namespace) -> list[Path]:
     """The teacher's labels of each file (one shared cache, so reruns are cache hits)."""
     from categorizer.taxonomy import default_taxonomy
-    from training.labeling import examples_id_of, label_file, load_examples
-    from training.teachers import make_teacher
+    from training.labeling.runner import examples_id_of, label_file, load_examples
+    from training.labeling.teachers import make_teacher
 
     taxonomy = default_taxonomy()
     retriever = load_examples(args.examples, taxonomy) if args.examples else None
@@ -97,9 +97,9 @@ def train_student(
 ) -> tuple[Path, dict[str, Any]]:
     """Distill and export one student; its dev set is the held-out 40%."""
     from categorizer.taxonomy import default_taxonomy
-    from training.distill import train
-    from training.export import export_run
-    from training.train_config import load_config
+    from training.distillation.distill import train
+    from training.distillation.train_config import load_config
+    from training.export.to_bundle import export_run
 
     name = "synthetic_only" if mix is None else f"mix_w{weight:g}"
     overrides: dict[str, Any] = {

@@ -33,7 +33,7 @@ def synth(
 
     Example: categorizer synth --n 100000 --seed 1 --out data/corpus.parquet
     """
-    from training.commands import run_synth
+    from training.synthesis.commands import run_synth
 
     started = time.perf_counter()
     summary = run_synth(out=out, n=n, seed=seed, workers=workers, console=console)
@@ -59,7 +59,7 @@ def validate(
 
     Example: categorizer validate export.csv --columns description=Memo,amount=Amount
     """
-    from training.data import parse_columns, validate_file
+    from categorizer.ingest.data import parse_columns, validate_file
 
     report = validate_file(
         file,
@@ -166,10 +166,10 @@ def label(
     Example: RAY_ADDRESS=auto categorizer label --engine ray --input corpus.parquet
     --teacher hf:Qwen/Qwen2.5-7B-Instruct --out labels.parquet
     """
+    from categorizer.ingest.data import parse_columns
     from categorizer.taxonomy import load_taxonomy
-    from training.data import parse_columns
-    from training.labeling import Prices, examples_id_of, label_file, load_examples
-    from training.teachers import make_teacher
+    from training.labeling.runner import Prices, examples_id_of, label_file, load_examples
+    from training.labeling.teachers import make_teacher
 
     if hourly_price is not None and (price_in is not None or price_out is not None):
         err_console.print(
@@ -208,7 +208,7 @@ def label(
         "prices": prices,
     }
     if engine == "ray":
-        from training.ray_label import ray_label_file
+        from training.labeling.ray_label import ray_label_file
 
         options.update(base_url=base_url, api_key_env=api_key_env, batch_size=batch_size)
         with _label_progress() as progress:

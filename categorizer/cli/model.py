@@ -84,8 +84,8 @@ def train(
     Under several GPUs: torchrun --nproc-per-node 4 -m categorizer.cli train --data ... --out ...
     """
     from categorizer.taxonomy import load_taxonomy
-    from training.distill import train as run_training
-    from training.train_config import ConfigError, load_config, parse_overrides
+    from training.distillation.distill import train as run_training
+    from training.distillation.train_config import ConfigError, load_config, parse_overrides
 
     overrides: dict[str, Any] = {
         "student": student,
@@ -162,8 +162,8 @@ def export(
 
     Example: categorizer export --run runs/minilm --out runs/bundle --quantize int8
     """
-    from training.export import export_run
-    from training.parity import Thresholds
+    from training.export.parity import Thresholds
+    from training.export.to_bundle import export_run
 
     result = export_run(
         run,
@@ -276,7 +276,7 @@ def predict(
         "skip_bad_rows": skip_bad_rows,
     }
     if columns:
-        from training.data import parse_columns
+        from categorizer.ingest.data import parse_columns
 
         file_options["columns"] = parse_columns(columns)
     if engine == "ray":

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from categorizer.cli.common import ColumnsOption, console, err_console, handle_errors
+
+# typer checks the choice itself; the owner's tuple lives in a module light enough to import at
+# start (no numpy, no pandas), the only import of `training` not made inside a subcommand
+from training.lifecycle.uncertainty import STRATEGIES
+
+Strategy = StrEnum("Strategy", list(STRATEGIES))  # type: ignore[misc]
+ENTROPY = Strategy("entropy")
 
 
 @handle_errors
@@ -25,8 +33,8 @@ def select(
         typer.Option("--out", "-o", help="Selected rows: .csv, .tsv, .parquet or .jsonl."),
     ],
     strategy: Annotated[
-        str, typer.Option(help="entropy, margin, or random (the baseline).")
-    ] = "entropy",
+        Strategy, typer.Option(help="How to rank the pool; random is the baseline.")
+    ] = ENTROPY,
     columns: ColumnsOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the random strategy.")] = 0,
     threads: Annotated[int | None, typer.Option(min=1, help="ONNX Runtime threads.")] = None,
@@ -42,7 +50,16 @@ def select(
     from categorizer.cli.selection import run_select
 
     run_select(
-        bundle, input, budget, out, strategy, columns, seed, console, err_console, threads=threads
+        bundle,
+        input,
+        budget,
+        out,
+        strategy.value,
+        columns,
+        seed,
+        console,
+        err_console,
+        threads=threads,
     )
 
 

@@ -102,7 +102,7 @@ def _predict_file(
     console: Console,
     err_console: Console,
 ) -> None:
-    from training.predict_file import predict_file
+    from categorizer.batch.predict_file import predict_file
 
     with _progress(err_console) as update:
         summary = predict_file(engine, input, out, progress=update, **file_options)
@@ -154,13 +154,13 @@ def run_ray_predict(
         descriptions: Must be empty (the Ray engine is for files).
         input: A file, a folder or a URI of transaction files.
         out: The output folder (local or URI).
-        options: `training.ray_predict.ray_predict` keywords.
+        options: `categorizer.batch.ray_predict.ray_predict` keywords.
         console: Where the summary goes.
         err_console: Where errors and progress go.
     """
     if descriptions or input is None or out is None:
         _fail(err_console, "--engine ray categorizes files: give --input PATH and --out FOLDER")
-    from training.ray_predict import ray_predict
+    from categorizer.batch.ray_predict import ray_predict
 
     with _progress(err_console) as update:
         summary = ray_predict(bundle, input, out, progress=update, **options)

@@ -27,12 +27,12 @@ def run_retrain(
 ) -> None:
     """Retrain, then print the rows merged, the gate's figures, reasons and per-category diff."""
     from categorizer.taxonomy import default_taxonomy
-    from training.feedback import read_feedback
-    from training.gate import GateConfig, format_diff
-    from training.registry import Registry
-    from training.retrain import retrain
-    from training.run_info import read_run
-    from training.teachers import make_teacher
+    from training.distillation.run_info import read_run
+    from training.labeling.teachers import make_teacher
+    from training.lifecycle.feedback import read_feedback
+    from training.lifecycle.gate import GateConfig, format_diff
+    from training.lifecycle.registry import Registry
+    from training.lifecycle.retrain import retrain
 
     taxonomy = read_run(base).taxonomy if (base / "student.json").is_file() else default_taxonomy()
     gate = GateConfig(**gate_options)

@@ -1,6 +1,6 @@
 """`categorizer select`: the pool transactions worth paying the teacher for (active learning).
 
-It runs `training.active.select_file` and prints a small summary table. It
+It runs `training.lifecycle.active.select_file` and prints a small summary table. It
 needs the training extra (pandas, pyarrow) besides the serving dependencies.
 """
 
@@ -42,14 +42,14 @@ def run_select(
         err_console: Where errors go.
         threads: ONNX Runtime threads (default: the CPUs this process may use).
     """
-    from training.active import STRATEGIES, select_file
+    from training.lifecycle.active import STRATEGIES, select_file
 
     if strategy not in STRATEGIES:
         _fail(err_console, f"--strategy: expected one of {', '.join(STRATEGIES)}; got {strategy!r}")
     if budget < 1:
         _fail(err_console, f"--budget: expected at least 1 row; got {budget}")
     if isinstance(columns, str):
-        from training.data import parse_columns
+        from categorizer.ingest.data import parse_columns
 
         columns = parse_columns(columns) or None
     # A bad pool, column or bundle raises DataError/BundleError: cli.handle_errors exits 2.

@@ -164,7 +164,7 @@ def test_difficulty_slices() -> None:
 
 def test_difficulty_slices_cover_the_synthetic_corpus() -> None:
     pytest.importorskip("pandas")
-    from training.synth import SynthConfig, generate
+    from training.synthesis.synth import SynthConfig, generate
 
     frame = generate(SynthConfig(n=300, seed=5, workers=1))
     assert set(frame["difficulty"]) == set(HARD_DIFFICULTIES)

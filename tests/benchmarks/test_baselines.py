@@ -19,7 +19,7 @@ LABELS = list(TAXONOMY.labels)
 @pytest.fixture(scope="module")
 def corpus() -> tuple[list[str], np.ndarray]:
     """600 synthetic model texts and their category indices (seed 3)."""
-    from training.synth import SynthConfig, generate
+    from training.synthesis.synth import SynthConfig, generate
 
     frame = generate(SynthConfig(n=600, seed=3, workers=1))
     texts = [to_model_text(row) for row in frame.to_dict("records")]

@@ -22,8 +22,8 @@ BASELINES = ["baseline: tf-idf + logreg", "baseline: zero-shot MiniLM"]
 def _label_real_dev(real_dev_csv: Path, out: Path) -> Path:
     """The dev rows labeled by a real teacher backend (their own gold: `labels:category`)."""
     from categorizer.taxonomy import default_taxonomy
-    from training.labeling import label_file
-    from training.teachers import make_teacher
+    from training.labeling.runner import label_file
+    from training.labeling.teachers import make_teacher
 
     taxonomy = default_taxonomy()
     teacher = make_teacher("labels:category", taxonomy)
@@ -248,7 +248,7 @@ def test_baselines_fit_on_the_runs_training_rows_never_the_data(
 ) -> None:
     from benchmarks.eval_set import load_eval_set, load_run_data
     from categorizer.taxonomy import default_taxonomy
-    from training.train_config import load_config
+    from training.distillation.train_config import load_config
 
     _, _, fitted = dev_report
     taxonomy = default_taxonomy()

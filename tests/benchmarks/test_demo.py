@@ -16,7 +16,7 @@ pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from benchmarks.demo import TEACHER_OUTPUTS, DemoConfig, shipped_real_labels, shipped_teacher_labels
-from training.train_config import DEFAULT_DEV_SET
+from training.distillation.train_config import DEFAULT_DEV_SET
 
 
 @pytest.mark.slow

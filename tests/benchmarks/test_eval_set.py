@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from benchmarks.eval_set import UNKNOWN_COUNTRY, load_eval_set
+from categorizer.ingest.errors import DataError
 from categorizer.taxonomy import Taxonomy, default_taxonomy
 from categorizer.text import to_model_text
-from training.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,8 @@ def labeled(
     real_dev_writer: Callable[..., Path],
 ) -> Path:
     """The dev rows (amounts filled in) labeled by `labels:category`; row 2 left unlabeled."""
-    from training.labeling import label_file
-    from training.teachers import make_teacher
+    from training.labeling.runner import label_file
+    from training.labeling.teachers import make_teacher
 
     folder = tmp_path_factory.mktemp("labeled")
     rows = [(*row[:2], row[2] or "-1.00", *row[3:]) for row in real_dev_rows]

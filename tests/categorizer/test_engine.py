@@ -35,7 +35,7 @@ NON_ASCII = [
 @pytest.fixture(scope="module")
 def texts() -> list[str]:
     """200 model input texts of synthetic transactions."""
-    from training.synth import SynthConfig, generate
+    from training.synthesis.synth import SynthConfig, generate
 
     frame = generate(SynthConfig(n=200, seed=77, workers=1))
     return [to_model_text(row) for row in frame.to_dict("records")]
@@ -49,7 +49,7 @@ def engine(tiny_bundle: Path) -> Categorizer:
 @pytest.fixture(scope="module")
 def fp32_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An fp32 bundle of `tiny_run`: batch composition cannot change its results."""
-    from training.export import export_run
+    from training.export.to_bundle import export_run
 
     out = tmp_path_factory.mktemp("fp32") / "bundle"
     return export_run(tiny_run, out, quantize="none").bundle
@@ -59,9 +59,9 @@ def fp32_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def detailed_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An int8 bundle of a detailed-level student trained like `tiny_run`, on its labels."""
     from categorizer.taxonomy import default_taxonomy
-    from training.distill import train
-    from training.export import export_run
-    from training.train_config import load_config
+    from training.distillation.distill import train
+    from training.distillation.train_config import load_config
+    from training.export.to_bundle import export_run
 
     folder = tmp_path_factory.mktemp("detailed")
     config = load_config(tiny_run / "train_config.json", {"label_level": "detailed"})
@@ -83,8 +83,8 @@ def torch_logits(run: Path, texts: list[str]) -> tuple[list[list[int]], np.ndarr
     import torch
     from transformers import AutoTokenizer
 
-    from training.batching import encode, predict_logits
-    from training.onnx_export import load_torch_student
+    from training.distillation.batching import encode, predict_logits
+    from training.export.onnx_export import load_torch_student
 
     student = json.loads((run / "student.json").read_text())
     tokenizer = AutoTokenizer.from_pretrained(run / "model", local_files_only=True)

@@ -20,7 +20,7 @@ from serving.app import open_feedback
 from serving.feedback import COLUMNS, CategoryError, FeedbackError, FeedbackStore, check_categories
 from serving.routes.feedback import NOT_CONFIGURED
 from serving.settings import Settings
-from training.feedback import read_feedback
+from training.lifecycle.feedback import read_feedback
 
 KEY = "feedback-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

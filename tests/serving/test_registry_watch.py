@@ -17,7 +17,7 @@ from serving.settings import Settings
 
 pytest.importorskip("torch")  # the registry writer lives in training
 
-from training.registry import Registry
+from training.lifecycle.registry import Registry
 
 
 def test_promoted_bundle_follows_the_registry(tiny_bundle: Path, tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.measure.user_journey import split_user_file
-from training.splits import descriptor_keys
-from training.train_config import DEFAULT_DEV_SET
+from categorizer.ingest.splits import descriptor_keys
+from training.distillation.train_config import DEFAULT_DEV_SET
 
 
 def test_split_keeps_descriptors_apart_and_hides_the_human_labels(tmp_path: Path) -> None:

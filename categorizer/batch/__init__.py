@@ -1,0 +1,1 @@
+"""Batch inference: categorize whole transaction files, on this machine or a Ray cluster."""

@@ -1,0 +1,1 @@
+"""Reading bank exports: files, columns, fields and amounts into validated transaction frames."""

@@ -1,0 +1,1 @@
+"""Export: a training run directory to a verified ONNX bundle (fp32 and int8)."""

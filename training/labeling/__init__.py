@@ -1,0 +1,1 @@
+"""Teacher labeling: prompts, few-shot examples, the answer cache and the teachers themselves."""

@@ -1,0 +1,1 @@
+"""The model lifecycle: select what to label, retrain, gate, register and read feedback."""

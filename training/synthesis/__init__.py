@@ -1,0 +1,1 @@
+"""The synthetic corpus: its world of merchants and places, and how bank feeds print them."""
