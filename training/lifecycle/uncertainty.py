@@ -15,7 +15,7 @@ UNCERTAINTIES = ("entropy", "margin")
 """How `uncertainty` measures a distribution's doubt."""
 
 STRATEGIES = (*UNCERTAINTIES, "random")
-"""What `training.lifecycle.active.select_uncertain` orders the pool by; "random" is the baseline."""
+"""What `training.lifecycle.active.select_uncertain` orders by; "random" is the baseline."""
 
 
 def uncertainty(probs: np.ndarray, strategy: str) -> np.ndarray:
