@@ -5,7 +5,9 @@ dev set (`data/real_dev/real_dev.csv`, the rows that have an amount) with a teac
 each run with a fresh cache, and reports transactions/s, accuracy against the gold primary
 category with a 95% Wilson interval, mean label mass and cost. Modes: `zeroshot`; `fewshot` (the
 k most similar examples of a labeled seed set of another seed); `kb` (zero-shot with the merchant
-knowledge base's hint on the brand a row names); `fewshot+kb`. Results go to
+knowledge base's hint on the brand a row names); `fewshot+kb`; each may add `+words` (one answer
+word per category instead of a letter), `+kbanswers` (with `kb`: rows naming a mapped brand are
+answered from the base, not the model) and `+primary` (no detailed pass). Results go to
 benchmarks/results/teacher_<teacher>.json.
 
     python -m benchmarks.measure.teacher --teacher hf:smollm2 --n 1000
@@ -36,6 +38,7 @@ from categorizer.taxonomy import default_taxonomy
 from training.distillation.train_config import DEFAULT_DEV_SET
 from training.labeling.runner import Prices, examples_id_of, label_file, load_examples
 from training.labeling.teachers import make_teacher
+from training.labeling.teachers.kb_hints import KB_ANSWER_CONFIDENCE
 from training.synthesis.synth import SynthConfig, generate
 
 REAL_DEV = DEFAULT_DEV_SET
@@ -88,6 +91,12 @@ def run_once(
     )
     if "kb" in mode:
         options["kb_hints"] = True
+    if "kbanswers" in mode:
+        options["kb_answers"] = KB_ANSWER_CONFIDENCE
+    if "words" in mode:
+        options["answers"] = "words"
+    if "primary" in mode:
+        options["detailed"] = False
     teacher = make_teacher(
         teacher_spec, taxonomy, base_url=args.base_url, batch_size=args.batch_size, **options
     )
@@ -138,8 +147,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4, help="examples per transaction")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument(
-        "--modes", default="zeroshot,fewshot", help="zeroshot,fewshot,kb,fewshot+kb"
+        "--modes",
+        default="zeroshot,fewshot",
+        help="zeroshot,fewshot,kb,fewshot+kb, each with optional +words and +primary",
     )
+    parser.add_argument("--out", default=None, help="results file (default: by teacher)")
     parser.add_argument("--price-in", type=float, default=0.0)
     parser.add_argument("--price-out", type=float, default=0.0)
     parser.add_argument("--hourly-price", type=float, default=0.0, help="USD/hour of compute")
@@ -174,7 +186,7 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^A-Za-z0-9]+", "_", args.teacher).strip("_")
-    out = RESULTS / f"teacher_{slug}.json"
+    out = Path(args.out) if args.out else RESULTS / f"teacher_{slug}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out}")
 

@@ -106,6 +106,22 @@ def label(
             "knows of the brand a row names (data/merchant_kb).",
         ),
     ] = False,
+    kb_answers: Annotated[
+        bool,
+        typer.Option(
+            "--kb-answers",
+            help="With --kb-hints: answer rows whose brand the knowledge base maps to a "
+            "category from the base, and ask the model only about the rest.",
+        ),
+    ] = False,
+    answer_words: Annotated[
+        bool,
+        typer.Option(
+            "--answer-words",
+            help="openai:/llama: teachers: answer with one word per primary category (Food, "
+            "Travel, ...) instead of a letter (Plaid PFC taxonomy).",
+        ),
+    ] = False,
     columns: ColumnsOption = None,
     examples: Annotated[
         Path | None, typer.Option(help="Labeled seed file for retrieved few-shot examples.")
@@ -192,6 +208,13 @@ def label(
         options["detailed_column"] = detailed_column
     if kb_hints:
         options["kb_hints"] = True
+    if answer_words:
+        options["answers"] = "words"
+    if kb_answers:
+        from training.labeling.teachers.kb_hints import KB_ANSWER_CONFIDENCE
+
+        options["kb_hints"] = True
+        options["kb_answers"] = KB_ANSWER_CONFIDENCE
     retriever = None
     if examples is not None and teacher.strip().lower().startswith("labels:"):
         err_console.print("[yellow]warning:[/yellow] labels: teachers use no --examples")

@@ -110,7 +110,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 # -- the fault-injecting server --------------------------------------------------------------
 
-_CODE_LINE = re.compile(r"^([A-Z]): ", re.MULTILINE)
+# a category line of a system message: "A: INCOME - ..." (letters) or "Food: FOOD_AND_DRINK - ..."
+_CODE_LINE = re.compile(r"^(\w+): [A-Z][A-Z_]* - ", re.MULTILINE)
 
 
 def fake_answer_code(messages: list[dict[str, str]]) -> str:

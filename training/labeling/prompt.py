@@ -1,9 +1,12 @@
-"""The teacher prompt: categories as single-letter answer codes, few-shot examples, versioning.
+"""The teacher prompt: categories as short answer codes, few-shot examples, versioning.
 
-Each primary category gets one capital letter (A, B, C… in taxonomy order), and the model is asked
-to answer with that single letter, so one forward pass (or one ``top_logprobs`` response) gives
-the probability of every category at once. The letters are single tokens in SmolLM2's and OpenAI's
-tokenizers.
+Each primary category gets one answer code, and the model is asked to answer with that code alone,
+so one forward pass (or one ``top_logprobs`` response) gives the probability of every category at
+once. The codes are either capital letters (A, B, C… in taxonomy order; single tokens in SmolLM2's
+and OpenAI's tokenizers) or, for the default taxonomy, one meaningful word per category ("Food",
+"Travel", "Utilities"): a small model that has to map a transaction to "G" must also remember
+which letter stood for what, while "Food" says it. Each word's first token differs from every
+other's, so the first generated token's alternatives still name every category (`answer_code`).
 
 The system message is byte-identical for every transaction (instructions and the category list),
 so backends can compute or cache that prefix once; the few-shot examples and the transaction go
@@ -25,6 +28,28 @@ from training.labeling.teachers.base import Example
 
 PROMPT_VERSION = "1"
 LETTERS = string.ascii_uppercase
+ANSWERS = ("letters", "words")
+"""How the primary pass's answer codes are written (`PromptBuilder`'s ``answers``)."""
+ANSWER_WORDS = {
+    "INCOME": "Income",
+    "TRANSFER_IN": "Received",
+    "TRANSFER_OUT": "Sent",
+    "LOAN_PAYMENTS": "Loan",
+    "BANK_FEES": "Fee",
+    "ENTERTAINMENT": "Entertainment",
+    "FOOD_AND_DRINK": "Food",
+    "GENERAL_MERCHANDISE": "Shopping",
+    "HOME_IMPROVEMENT": "Home",
+    "MEDICAL": "Medical",
+    "PERSONAL_CARE": "Personal",
+    "GENERAL_SERVICES": "Services",
+    "GOVERNMENT_AND_NON_PROFIT": "Government",
+    "TRANSPORTATION": "Transport",
+    "TRAVEL": "Travel",
+    "RENT_AND_UTILITIES": "Utilities",
+}
+"""One answer word per primary of Plaid PFC v1: single tokens in Qwen2.5's tokenizer (but
+"Entertainment", whose first piece "Ent" no other word starts with)."""
 _FORMAT_NOTE = (
     'Each transaction is written as "<bank description> | <debit or credit> | <amount range> | '
     'mcc <merchant category code>"; the parts after the description are left out when unknown.'
@@ -33,21 +58,49 @@ _ANSWER_RULE = (
     "Answer with the single letter of the category that fits the transaction best, "
     "and nothing else."
 )
+_LETTER_REPLY = "Answer with the single letter."
+_WORD_RULE = (
+    "Answer with the one word before the colon of the category that fits the transaction best, "
+    "and nothing else."
+)
+
+
+def answer_code(token: str, codes: Sequence[str]) -> str | None:
+    """The answer code a generated token stands for, or None.
+
+    A token counts for a code it spells exactly (surrounding spaces stripped, so "B" and " B" are
+    both B), or, for codes longer than one character, whose start it spells case-insensitively
+    and unambiguously ("Ent" for "Entertainment"; "Se" for neither "Sent" nor "Services").
+    """
+    text = token.strip()
+    if text in codes:
+        return text
+    if len(text) < 2:
+        return None
+    low = text.lower()
+    hits = [code for code in codes if len(code) > 1 and code.lower().startswith(low)]
+    return hits[0] if len(hits) == 1 else None
 
 
 class PromptBuilder:
-    """Chat messages for the teacher, with single-letter answer codes.
+    """Chat messages for the teacher, with short answer codes.
 
     Args:
         taxonomy: the categories to choose from (at most 26 primaries, and 26 children each).
         detailed: whether the detailed second pass is part of this prompt (it changes `version`).
+        answers: the primary pass's codes: "letters" (A, B, C…) or "words" (`ANSWER_WORDS`, for
+            a taxonomy whose primaries all have one); the detailed pass always uses letters.
 
     Attributes:
         codes: answer code → primary category id, in taxonomy order ("A" → "INCOME", ...).
         code_of: primary category id → answer code.
     """
 
-    def __init__(self, taxonomy: Taxonomy, *, detailed: bool = True) -> None:
+    def __init__(
+        self, taxonomy: Taxonomy, *, detailed: bool = True, answers: str = "letters"
+    ) -> None:
+        if answers not in ANSWERS:
+            raise ValueError(f"answers: expected one of {ANSWERS}; got {answers!r}")
         if len(taxonomy.labels) > len(LETTERS):
             raise ValueError(
                 f"taxonomy {taxonomy.name!r} has {len(taxonomy.labels)} primary categories; "
@@ -55,13 +108,28 @@ class PromptBuilder:
             )
         self.taxonomy = taxonomy
         self.detailed = detailed
-        self.codes: dict[str, str] = dict(zip(LETTERS, taxonomy.labels, strict=False))
+        self.answers = answers
+        labels = list(taxonomy.labels)
+        if answers == "words":
+            missing = [label for label in labels if label not in ANSWER_WORDS]
+            if missing:
+                raise ValueError(
+                    f"answers='words' knows no answer word for {missing} of taxonomy "
+                    f"{taxonomy.name!r}; use answers='letters'"
+                )
+            keys = [ANSWER_WORDS[label] for label in labels]
+        else:
+            keys = list(LETTERS[: len(labels)])
+        self.codes: dict[str, str] = dict(zip(keys, labels, strict=True))
         self.code_of: dict[str, str] = {label: code for code, label in self.codes.items()}
         self._system = _system_text(
             "You sort bank and card transactions into spending categories.",
             "Categories:",
             taxonomy.primaries,
+            keys,
+            _WORD_RULE if answers == "words" else _ANSWER_RULE,
         )
+        self._reply = "Answer with the single word." if answers == "words" else _LETTER_REPLY
         self._detailed_system = cache(self._build_detailed_system)
 
     @property
@@ -86,7 +154,7 @@ class PromptBuilder:
         shots = [(e.text, self.code_of[e.label]) for e in examples if e.label in self.code_of]
         return [
             {"role": "system", "content": self._system},
-            {"role": "user", "content": _user_text(text, shots, hint)},
+            {"role": "user", "content": _user_text(text, shots, hint, self._reply)},
         ]
 
     def detailed_codes(self, primary: str) -> dict[str, str]:
@@ -140,13 +208,15 @@ class PromptBuilder:
 
         Returns:
             ``"1/tax-<taxonomy hash 8>"``, then ``"/<examples_id>"`` when given, then
-            ``"/primary-only"`` when the detailed pass is off.
+            ``"/primary-only"`` when the detailed pass is off, then ``"/words"`` for word codes.
         """
         parts = [PROMPT_VERSION, f"tax-{self.taxonomy.hash[:8]}"]
         if examples_id:
             parts.append(examples_id)
         if not self.detailed:
             parts.append("primary-only")
+        if self.answers == "words":
+            parts.append("words")
         return "/".join(parts)
 
     def _build_detailed_system(self, primary: str) -> str:
@@ -158,7 +228,9 @@ class PromptBuilder:
             f"This transaction belongs to {parent.id}: {_one_line(parent.description)}\n"
             "Choose its detailed category."
         )
-        return _system_text(intro, "Detailed categories:", children)
+        return _system_text(
+            intro, "Detailed categories:", children, LETTERS[: len(children)], _ANSWER_RULE
+        )
 
 
 def _one_line(text: str) -> str:
@@ -166,17 +238,24 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _system_text(intro: str, heading: str, categories: Sequence[Category]) -> str:
+def _system_text(
+    intro: str, heading: str, categories: Sequence[Category], codes: Sequence[str], rule: str
+) -> str:
     lines = [intro, _FORMAT_NOTE, "", heading]
     lines += [
         f"{code}: {c.id} - {_one_line(c.description)}"
-        for code, c in zip(LETTERS, categories, strict=False)
+        for code, c in zip(codes, categories, strict=True)
     ]
-    lines += ["", _ANSWER_RULE]
+    lines += ["", rule]
     return "\n".join(lines)
 
 
-def _user_text(text: str, shots: Sequence[tuple[str, str]], hint: str | None = None) -> str:
+def _user_text(
+    text: str,
+    shots: Sequence[tuple[str, str]],
+    hint: str | None = None,
+    reply: str = _LETTER_REPLY,
+) -> str:
     lines: list[str] = []
     if shots:
         lines.append("Labeled examples of similar transactions:")
@@ -186,5 +265,5 @@ def _user_text(text: str, shots: Sequence[tuple[str, str]], hint: str | None = N
     lines.append(f"Transaction: {_one_line(text)}")
     if hint:
         lines.append(f"Known merchant: {_one_line(hint)}")
-    lines.append("Answer with the single letter.")
+    lines.append(reply)
     return "\n".join(lines)

@@ -197,8 +197,11 @@ def label_file(
     _finish(run, results, prices or Prices())
     hints = getattr(teacher, "hints", None)
     if hints is not None:
+        # answered from the base: counted over every row, those read back from the cache too
+        answered = sum(r is not None and r.source == "kb" for r in results)
         run.kb_hints = {"version": hints.version, "asked": hints.asked, "hinted": hints.hinted,
-                        "share": hints.share()}  # fmt: skip
+                        "share": hints.share(), "answered": answered,
+                        "answered_share": answered / len(results) if results else None}  # fmt: skip
     write_labels(frame, results, taxonomy, f"{teacher.id}|{version}", out)
     run.seconds, run.finished = time.perf_counter() - clock, _now()
     write_json(run.meta_path, run.to_dict())

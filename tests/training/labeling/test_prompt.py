@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from categorizer.taxonomy import Category, Taxonomy, default_taxonomy
-from training.labeling.prompt import PROMPT_VERSION, PromptBuilder
+from training.labeling.prompt import ANSWER_WORDS, PROMPT_VERSION, PromptBuilder, answer_code
 from training.labeling.teachers.base import Example
 
 COFFEE = Example("DUNKIN # BOSTON MA | debit | 1-10", "FOOD_AND_DRINK", "FOOD_AND_DRINK_COFFEE")
@@ -121,3 +121,56 @@ def test_version(builder: PromptBuilder) -> None:
     assert builder.version("fs4-0123abcd") == f"{base}/fs4-0123abcd"
     assert PromptBuilder(taxonomy, detailed=False).version() == f"{base}/primary-only"
     assert PromptBuilder(_small_taxonomy(3, 2)).version() != base
+
+
+# -- answer words -------------------------------------------------------------------------------
+
+
+def test_word_codes_name_each_primary_in_taxonomy_order() -> None:
+    taxonomy = default_taxonomy()
+    words = PromptBuilder(taxonomy, answers="words")
+    assert list(words.codes.values()) == list(taxonomy.labels)
+    assert list(words.codes) == [ANSWER_WORDS[label] for label in taxonomy.labels]
+    system = words.system
+    for word, label in words.codes.items():
+        assert f"\n{word}: {label} - {taxonomy.get(label).description}\n" in system
+    assert "one word before the colon" in system
+    assert words.messages("SHELL OIL")[1]["content"].endswith("Answer with the single word.")
+    # the detailed pass keeps its letters
+    assert "single letter" in words.detailed_system("FOOD_AND_DRINK")
+    assert next(iter(words.detailed_codes("FOOD_AND_DRINK"))) == "A"
+    base = f"{PROMPT_VERSION}/tax-{taxonomy.hash[:8]}"
+    assert words.version("fs4-0123abcd") == f"{base}/fs4-0123abcd/words"
+
+
+def test_no_answer_word_starts_another() -> None:
+    # `answer_code` tells words apart by their first token: no word may start another
+    words = [w.lower() for w in ANSWER_WORDS.values()]
+    assert not [(a, b) for a in words for b in words if a != b and b.startswith(a)]
+
+
+def test_word_codes_need_a_word_for_every_primary() -> None:
+    with pytest.raises(ValueError, match=r"no answer word for .*P0.*answers='letters'"):
+        PromptBuilder(_small_taxonomy(3), answers="words")
+    with pytest.raises(ValueError, match="answers: expected one of"):
+        PromptBuilder(default_taxonomy(), answers="emoji")
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("B", "B"),
+        (" B", "B"),
+        ("b", None),  # letters match exactly
+        ("Food", "Food"),
+        (" food", "Food"),
+        ("Ent", "Entertainment"),  # the first piece of a word of several tokens
+        ("Se", None),  # Sent or Services
+        ("S", None),
+        ("The", None),
+        ("Foods", None),
+    ],
+)
+def test_answer_code_reads_a_token(token: str, expected: str | None) -> None:
+    codes = ["A", "B", "Food", "Entertainment", "Sent", "Services", "Transport", "Travel"]
+    assert answer_code(token, codes) == expected

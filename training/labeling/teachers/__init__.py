@@ -87,6 +87,9 @@ def make_teacher(
         from training.labeling.teachers.kb_hints import KBHints
 
         options["hints"] = KBHints()
+    for option in ("answers", "kb_answers"):
+        if options.get(option) is not None and kind not in ("openai", "llama"):
+            raise TeacherError(f"{option} applies to openai: and llama: teachers only")
     if examples_id and kind != "labels":
         options["examples_id"] = examples_id  # labels: teachers show the model no examples
     if kind != "labels" and (smoothing or detailed_column):

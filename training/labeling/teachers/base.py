@@ -60,6 +60,8 @@ class TeacherResult:
         completion_tokens: tokens generated.
         seconds: wall time spent on this transaction (a batch's time shared among its rows).
         error: why the row failed; a failed row has no probs and is never given a label.
+        source: where the answer came from when not from the model: "kb" for an answer from
+            the merchant knowledge base (`training.labeling.teachers.kb_hints`).
     """
 
     probs: list[float] | None
@@ -71,6 +73,7 @@ class TeacherResult:
     completion_tokens: int = 0
     seconds: float = 0.0
     error: str | None = None
+    source: str | None = None
 
     @property
     def failed(self) -> bool:

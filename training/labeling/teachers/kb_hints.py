@@ -9,6 +9,11 @@ names a known brand, the teacher's prompt gets one line such as::
 
 The hint depends on the descriptor and the row's country only, so it is the same every time the
 same row is asked (the cache stays valid); its knowledge-base version goes into the prompt version.
+
+A small model often ignores the hint, so a teacher may instead answer such rows from the base
+itself (`KBHints.answer`, the ``kb_answers`` option of the ``openai:``/``llama:`` teachers) and ask
+the model only about the rest: on the real dev set the brand's mapped category was the humans'
+primary on 111 of the 129 rows that named a mapped brand (86%), on synthetic rows 97%.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ if TYPE_CHECKING:
     from training.synthesis.merchant_kb import Brand, MerchantKB
 
 _MAX_COUNTRIES = 6
+KB_ANSWER_CONFIDENCE = 0.85
+"""The probability a knowledge-base answer gives its category: about the share of real dev rows
+naming a mapped brand whose category the humans agreed with (86%)."""
 
 
 def describe(brand: Brand, country: str | None = None) -> str:
@@ -59,7 +67,8 @@ class KBHints:
         self.kb = kb
         self.asked = 0
         self.hinted = 0
-        self._seen: dict[str, str | None] = {}  # the primary and detailed passes ask twice
+        # the primary and detailed passes ask twice: key -> (hint line, mapped detailed category)
+        self._seen: dict[str, tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -69,6 +78,14 @@ class KBHints:
 
     def __call__(self, request: LabelRequest) -> str | None:
         """The hint for one request's row, or None when it names no known brand."""
+        return self._lookup(request)[0]
+
+    def answer(self, request: LabelRequest) -> str | None:
+        """The detailed category the base maps the row's brand to, or None (no brand, or a brand
+        whose OSM kind maps to no single category)."""
+        return self._lookup(request)[1]
+
+    def _lookup(self, request: LabelRequest) -> tuple[str | None, str | None]:
         with self._lock:
             if request.key in self._seen:
                 return self._seen[request.key]
@@ -77,18 +94,15 @@ class KBHints:
         if not isinstance(description, str) or not description.strip():
             description = request.text.split(" | ")[0]
         country = row.get("country")
-        brand = self.kb.match(description, country if isinstance(country, str) else None)
-        hint = (
-            None
-            if brand is None
-            else describe(brand, country if isinstance(country, str) else None)
-        )
+        country = country if isinstance(country, str) else None
+        brand = self.kb.match(description, country)
+        found = (None, None) if brand is None else (describe(brand, country), brand.detailed)
         with self._lock:
             if request.key not in self._seen:
-                self._seen[request.key] = hint
+                self._seen[request.key] = found
                 self.asked += 1
-                self.hinted += hint is not None
-        return hint
+                self.hinted += found[0] is not None
+        return found
 
     def share(self) -> float | None:
         """Share of the rows asked that got a hint (None before any)."""

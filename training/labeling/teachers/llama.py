@@ -31,7 +31,7 @@ from typing import Any
 
 from categorizer.cpus import usable_cpus
 from categorizer.taxonomy import Taxonomy
-from training.labeling.prompt import PromptBuilder
+from training.labeling.prompt import ANSWER_WORDS, PromptBuilder
 from training.labeling.teachers.base import LabelRequest, TeacherError, TeacherResult
 from training.labeling.teachers.gguf_models import KNOWN_MODELS, cache_dir, known_model, model_path
 from training.labeling.teachers.llama_prefixes import PrefixStore, fingerprint
@@ -83,6 +83,10 @@ class LlamaTeacher:
         model: a known model name (``qwen2.5-coder-1.5b``) or a path to a ``.gguf`` file.
         taxonomy: the categories.
         detailed: run the detailed second pass (one more slot per primary that has children).
+        answers: the primary pass's answer codes, "letters" or "words" (`PromptBuilder`); by
+            default words when the taxonomy has them (Plaid PFC): Qwen2.5-Coder-1.5B with
+            knowledge-base hints was right on 54% of 300 synthetic rows with words, 37% with
+            letters.
         primary_slots: slots holding the primary prompt (requests of the primary pass run on
             this many at once; each slot evaluates the system message once).
         ctx_per_slot: KV cache tokens per slot.
@@ -107,6 +111,7 @@ class LlamaTeacher:
         taxonomy: Taxonomy,
         *,
         detailed: bool = True,
+        answers: str | None = None,
         primary_slots: int = 1,
         ctx_per_slot: int = _CTX_PER_SLOT,
         threads: int | None = None,
@@ -124,7 +129,9 @@ class LlamaTeacher:
         self.name, path, identity = resolve_model(model)
         self.id = f"llama:{self.name}"
         self.taxonomy = taxonomy
-        self.prompt = PromptBuilder(taxonomy, detailed=detailed)
+        if answers is None:
+            answers = "words" if set(taxonomy.labels) <= set(ANSWER_WORDS) else "letters"
+        self.prompt = PromptBuilder(taxonomy, detailed=detailed, answers=answers)
         self._slots = self._layout(primary_slots, detailed)
         self._next = {family: itertools.cycle(slots) for family, slots in self._slots.items()}
         self.threads = threads or usable_cpus()

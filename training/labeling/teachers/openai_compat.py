@@ -46,7 +46,7 @@ from typing import Any
 import httpx
 
 from categorizer.taxonomy import Taxonomy
-from training.labeling.prompt import PromptBuilder
+from training.labeling.prompt import PromptBuilder, answer_code
 from training.labeling.teachers.base import LabelRequest, TeacherError, TeacherResult
 from training.labeling.teachers.openai_http import (
     HttpConnection,
@@ -89,8 +89,10 @@ class OpenAITeacher:
         concurrency: requests in flight at once.
         timeout: seconds for each connect, read and write of one request.
         max_retries: extra attempts after a retryable failure (a row gets ``max_retries + 1``).
-        prompt: the prompt builder; default ``PromptBuilder(taxonomy, detailed=detailed)``.
+        prompt: the prompt builder; default
+            ``PromptBuilder(taxonomy, detailed=detailed, answers=answers)``.
         detailed: run the detailed second pass within the chosen primary.
+        answers: the primary pass's answer codes, "letters" or "words" (`PromptBuilder`).
         top_logprobs: alternatives asked per answer (OpenAI allows at most 20).
         batch_size: requests `label` wants at once (default ``4 * concurrency``).
         examples_id: identifies the few-shot setup of the requests (goes into `prompt_version`).
@@ -104,6 +106,10 @@ class OpenAITeacher:
         hints: what to tell the model about a request
             (`training.labeling.teachers.kb_hints.KBHints`: the merchant knowledge base's line on
             the brand it names); its ``version`` goes into `prompt_version`.
+        kb_answers: with `hints`, answer a row whose brand the knowledge base maps to a category
+            from the base, without asking the model: this probability on that primary (the rest
+            spread evenly) and the mapped detailed category (`KB_ANSWER_CONFIDENCE` is measured);
+            None asks the model about every row.
         interleave_detailed: send the detailed pass round-robin over the chosen primaries
             instead of grouped by primary; better when each primary has its own server slot,
             so that the requests in flight run side by side rather than queue for one slot.
@@ -127,6 +133,7 @@ class OpenAITeacher:
         max_retries: int = 5,
         prompt: PromptBuilder | None = None,
         detailed: bool = True,
+        answers: str = "letters",
         top_logprobs: int = 20,
         batch_size: int | None = None,
         examples_id: str | None = None,
@@ -137,6 +144,7 @@ class OpenAITeacher:
         route: Callable[[str | None], Mapping[str, Any]] | None = None,
         interleave_detailed: bool = False,
         hints: Any = None,
+        kb_answers: float | None = None,
         check: bool = True,
         seed: int | None = None,
     ) -> None:
@@ -153,12 +161,20 @@ class OpenAITeacher:
         self.taxonomy = taxonomy
         self.base_url = base_url.rstrip("/")
         self.detailed = detailed
-        self.prompt = prompt or PromptBuilder(taxonomy, detailed=detailed)
+        self.prompt = prompt or PromptBuilder(taxonomy, detailed=detailed, answers=answers)
         self.id = f"openai:{model}"
         self.prompt_version = self.prompt.version(examples_id)
         self.hints = hints
         if hints is not None:
             self.prompt_version += f"/{hints.version}"
+        if kb_answers is not None:
+            if hints is None or not 0.0 < kb_answers <= 1.0:
+                raise TeacherError(
+                    f"kb_answers needs knowledge-base hints and a probability in (0, 1]; got "
+                    f"{kb_answers!r} with hints={hints is not None}"
+                )
+            self.prompt_version += f"/kb-answers-{kb_answers:g}"
+        self.kb_answers = kb_answers
         self.batch_size = batch_size or 4 * concurrency
         self.concurrency = concurrency
         self.timeout = timeout
@@ -216,7 +232,11 @@ class OpenAITeacher:
             )  # FIFO: in task order
             results = list(await asyncio.gather(*(self._primary(conn, r) for r in requests)))
             if self.detailed:
-                primaries = {i: self._primary_of(r) for i, r in enumerate(results) if not r.failed}
+                primaries = {  # knowledge-base answers come with their detailed category
+                    i: self._primary_of(r)
+                    for i, r in enumerate(results)
+                    if not r.failed and r.detailed is None
+                }
                 order = self._detailed_order(primaries)
                 await asyncio.gather(
                     *(self._detailed(conn, requests[i], primaries[i], results[i]) for i in order)
@@ -235,6 +255,8 @@ class OpenAITeacher:
         return [i for round_ in rounds for i in round_ if i is not None]
 
     async def _primary(self, conn: HttpConnection, request: LabelRequest) -> TeacherResult:
+        if self.kb_answers is not None and (detailed := self.hints.answer(request)):
+            return self._kb_answer(detailed, self.kb_answers)
         codes = self.prompt.codes
         hint = self.hints(request) if self.hints is not None else None
         messages = self.prompt.messages(request.text, request.examples, hint)
@@ -251,6 +273,19 @@ class OpenAITeacher:
             hard=scored.hard,
             prompt_tokens=scored.prompt_tokens,
             completion_tokens=scored.completion_tokens,
+        )
+
+    def _kb_answer(self, detailed: str, confidence: float) -> TeacherResult:
+        labels = self.taxonomy.labels
+        rest = (1.0 - confidence) / max(len(labels) - 1, 1)
+        probs = [rest] * len(labels)
+        probs[self.taxonomy.index(self.taxonomy.get(detailed).parent or detailed)] = confidence
+        detailed_id = detailed if self.detailed else None
+        return TeacherResult(
+            probs=probs,
+            detailed=detailed_id,
+            detailed_confidence=confidence if self.detailed else None,
+            source="kb",
         )
 
     def _primary_of(self, result: TeacherResult) -> str:
@@ -340,8 +375,8 @@ class OpenAITeacher:
             return self._hard(choice, codes, tokens)
         masses = dict.fromkeys(codes, 0.0)
         for token, logprob in entries:
-            code = token.strip()
-            if code in masses and math.isfinite(logprob):
+            code = answer_code(token, codes)
+            if code is not None and math.isfinite(logprob):
                 masses[code] += math.exp(logprob)
         mass = sum(masses.values())
         if not mass > 0.0:
@@ -358,9 +393,10 @@ class OpenAITeacher:
             "and label_mass is left empty",
         )
         message = choice.get("message") or {}
-        answer = str(message.get("content") or choice.get("text") or "").strip().rstrip(".:)")
-        if answer not in codes:
-            shown = answer[:20] + ("…" if len(answer) > 20 else "")
+        text = str(message.get("content") or choice.get("text") or "").strip().rstrip(".:)")
+        answer = answer_code(text, codes)
+        if answer is None:
+            shown = text[:20] + ("…" if len(text) > 20 else "")
             raise RowFailed(f"answer {shown!r} is not one of the codes {codes[0]}-{codes[-1]}")
         return _Scored([1.0 if c == answer else 0.0 for c in codes], None, True, *tokens)
 

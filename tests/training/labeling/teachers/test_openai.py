@@ -222,6 +222,24 @@ def test_no_logprobs_gives_a_hard_label_and_warns_once(fault_server: Any, caplog
     assert caplog.text.count("no logprobs") == 1
 
 
+@pytest.mark.parametrize("logprobs", [True, False], ids=["soft", "hard"])
+def test_answer_words_read_as_their_categories(fault_server: Any, logprobs: bool) -> None:
+    words = PromptBuilder(TAXONOMY, detailed=False, answers="words")
+    if not logprobs:
+        fault_server.script(*[("nologprobs",)] * 3)
+    texts = ["TARGET 1234", "CVS PHARMACY", "SPOTIFY"]
+    teacher = fault_teacher(fault_server, answers="words")
+    assert teacher.prompt_version.endswith("/primary-only/words")
+    for text, result in zip(texts, teacher.label(requests_for(texts)), strict=True):
+        expected = words.codes[fault_server.expected_code(words.messages(text))]
+        assert result.error is None
+        assert result.probs[TAXONOMY.index(expected)] == pytest.approx(2 / 3 if logprobs else 1)
+        assert result.label_mass == (pytest.approx(0.9) if logprobs else None)
+    sent = fault_server.log[0]["body"]["messages"]
+    assert sent[0]["content"] == words.system
+    assert "\nFood: FOOD_AND_DRINK - " in sent[0]["content"]
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
