@@ -62,7 +62,8 @@ def handle_errors(func: F) -> F:
         except ImportError as exc:
             err_console.print(
                 f"[red]error:[/red] {exc}. Install the extra this command needs: "
-                'pip install "txn-categorizer[train]" (or [serve], [all]).',
+                # escaped: rich would read [train] as a style and print nothing of it
+                'pip install "txn-categorizer\\[train]" (or \\[serve], \\[scale], \\[all]).',
                 highlight=False,
             )
             raise typer.Exit(1) from None

@@ -140,3 +140,21 @@ def test_synth_rejects_a_bad_n(tmp_path: Path) -> None:
     result = run("synth", "--n", "0", "--out", tmp_path / "x.csv")
     assert result.returncode == 2
     assert "--n" in result.stderr
+
+
+def test_a_missing_extra_is_named_in_full(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from categorizer.cli.common import handle_errors
+
+    @handle_errors
+    def needs_pandas() -> None:
+        # a module missing from the environment cannot be produced here for real
+        raise ImportError("No module named 'pandas'")
+
+    with pytest.raises(typer.Exit) as exit_info:
+        needs_pandas()
+    assert exit_info.value.exit_code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "No module named 'pandas'" in err
+    assert 'pip install "txn-categorizer[train]" (or [serve], [scale], [all])' in err
