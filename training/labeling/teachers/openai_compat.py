@@ -255,7 +255,8 @@ class OpenAITeacher:
         return [i for round_ in rounds for i in round_ if i is not None]
 
     async def _primary(self, conn: HttpConnection, request: LabelRequest) -> TeacherResult:
-        if self.kb_answers is not None and (detailed := self.hints.answer(request)):
+        detailed = self.hints.answer(request) if self.kb_answers is not None else None
+        if detailed is not None and detailed in self.taxonomy:  # the base maps to Plaid PFC
             return self._kb_answer(detailed, self.kb_answers)
         codes = self.prompt.codes
         hint = self.hints(request) if self.hints is not None else None
@@ -279,7 +280,7 @@ class OpenAITeacher:
         labels = self.taxonomy.labels
         rest = (1.0 - confidence) / max(len(labels) - 1, 1)
         probs = [rest] * len(labels)
-        probs[self.taxonomy.index(self.taxonomy.get(detailed).parent or detailed)] = confidence
+        probs[self.taxonomy.index(self.taxonomy.parent_of(detailed))] = confidence
         detailed_id = detailed if self.detailed else None
         return TeacherResult(
             probs=probs,
