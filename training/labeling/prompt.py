@@ -65,6 +65,11 @@ _WORD_RULE = (
 )
 
 
+def has_answer_words(taxonomy: Taxonomy) -> bool:
+    """Whether every primary of `taxonomy` has an answer word (``answers="words"`` works)."""
+    return all(label in ANSWER_WORDS for label in taxonomy.labels)
+
+
 def answer_code(token: str, codes: Sequence[str]) -> str | None:
     """The answer code a generated token stands for, or None.
 
@@ -111,8 +116,8 @@ class PromptBuilder:
         self.answers = answers
         labels = list(taxonomy.labels)
         if answers == "words":
-            missing = [label for label in labels if label not in ANSWER_WORDS]
-            if missing:
+            if not has_answer_words(taxonomy):
+                missing = [label for label in labels if label not in ANSWER_WORDS]
                 raise ValueError(
                     f"answers='words' knows no answer word for {missing} of taxonomy "
                     f"{taxonomy.name!r}; use answers='letters'"

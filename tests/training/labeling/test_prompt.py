@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from categorizer.taxonomy import Category, Taxonomy, default_taxonomy
-from training.labeling.prompt import ANSWER_WORDS, PROMPT_VERSION, PromptBuilder, answer_code
+from training.labeling.prompt import (
+    ANSWER_WORDS,
+    PROMPT_VERSION,
+    PromptBuilder,
+    answer_code,
+    has_answer_words,
+)
 from training.labeling.teachers.base import Example
 
 COFFEE = Example("DUNKIN # BOSTON MA | debit | 1-10", "FOOD_AND_DRINK", "FOOD_AND_DRINK_COFFEE")
@@ -150,6 +156,8 @@ def test_no_answer_word_starts_another() -> None:
 
 
 def test_word_codes_need_a_word_for_every_primary() -> None:
+    assert has_answer_words(default_taxonomy())
+    assert not has_answer_words(_small_taxonomy(3))
     with pytest.raises(ValueError, match=r"no answer word for .*P0.*answers='letters'"):
         PromptBuilder(_small_taxonomy(3), answers="words")
     with pytest.raises(ValueError, match="answers: expected one of"):

@@ -31,7 +31,7 @@ from typing import Any
 
 from categorizer.cpus import usable_cpus
 from categorizer.taxonomy import Taxonomy
-from training.labeling.prompt import ANSWER_WORDS, PromptBuilder
+from training.labeling.prompt import PromptBuilder, has_answer_words
 from training.labeling.teachers.base import LabelRequest, TeacherError, TeacherResult
 from training.labeling.teachers.gguf_models import KNOWN_MODELS, cache_dir, known_model, model_path
 from training.labeling.teachers.llama_prefixes import PrefixStore, fingerprint
@@ -130,7 +130,7 @@ class LlamaTeacher:
         self.id = f"llama:{self.name}"
         self.taxonomy = taxonomy
         if answers is None:
-            answers = "words" if set(taxonomy.labels) <= set(ANSWER_WORDS) else "letters"
+            answers = "words" if has_answer_words(taxonomy) else "letters"
         self.prompt = PromptBuilder(taxonomy, detailed=detailed, answers=answers)
         self._slots = self._layout(primary_slots, detailed)
         self._next = {family: itertools.cycle(slots) for family, slots in self._slots.items()}
